@@ -1,0 +1,1 @@
+"""Turning user inputs (artist, genre, lyrics, MIDI, stems) into tensors."""

@@ -1,0 +1,1 @@
+"""segue's model stack: VQ-VAE, transformer priors, sampling, checkpoints and training."""

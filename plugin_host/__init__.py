@@ -1,0 +1,1 @@
+"""The DAW side: client library, host integrations, a headless host."""
