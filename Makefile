@@ -13,6 +13,7 @@ lint: setup
 	$(PY) -m mypy
 
 test: lint
+	@bash scripts/system-deps.sh
 	$(PY) -m pytest -q
 
 bench: setup
