@@ -57,6 +57,8 @@ def test_strict_lookup_names_the_list_and_close_matches(reference_dir: Path) -> 
     message = str(err.value)
     assert "'Zac Braun Band'" in message and "v3_artist_ids.txt" in message
     assert "'zac brown band'" in message and "unknown" in message
+    with pytest.raises(InputError, match="close matches: 'axé'"):  # accents folded for suggestions
+        _table(reference_dir, "v3", "genre").lookup("Axe")
 
 
 def test_lenient_lookup_maps_to_zero_with_a_warning(reference_dir: Path) -> None:
