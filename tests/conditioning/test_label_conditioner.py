@@ -8,12 +8,14 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from conditioning.ids import load_id_table
 from conditioning.label_conditioner import (
     JUKEBOX_LABEL_CONDITIONERS,
     LabelConditioner,
     LabelConditionerConfig,
     RangeEmbedding,
 )
+from conditioning.labels import JUKEBOX_LABEL_SETS, Metadata, batch_for_window, song_labels
 from model.errors import ConfigError, InputError
 
 SR = 1000  # tiny sample rate keeps the numbers readable
@@ -144,3 +146,28 @@ def test_label_conditioner_equals_hf(genres: int) -> None:
     hf_start, hf_positions = theirs(y)
     torch.testing.assert_close(start, hf_start, rtol=0, atol=1e-7)
     torch.testing.assert_close(positions, hf_positions, rtol=0, atol=1e-7)
+
+
+def test_built_labels_through_both_conditioners(reference_dir: Path) -> None:
+    """Labels from our builder, for every window of a 3-minute song, embed identically in ours and the port."""
+    _, hf_label_conditioner = _hf_modules()
+    ids = reference_dir / "jukebox-ids"
+    tables = [load_id_table(ids / f"v3_{kind}_ids.txt", kind, "v3") for kind in ("artist", "genre")]  # type: ignore[arg-type]
+    label_set = JUKEBOX_LABEL_SETS["1b_lyrics"]
+    songs = [song_labels(Metadata(artist, genre, "la la", 180 * 44100), label_set, *tables)
+             for artist, genre in [("Zac Brown Band", "Country"), ("unknown", "Pop Rock")]]
+    config = replace(JUKEBOX_LABEL_CONDITIONERS["1b_lyrics"], width=4)
+    ours = LabelConditioner(config)
+    hf_config = SimpleNamespace(
+        hidden_size=4, timing_dims=config.t_bins, sampling_rate=config.sr, metadata_dims=config.y_bins,
+        n_ctx=config.n_ctx, max_nb_genres=1, min_duration=config.min_duration, max_duration=config.max_duration,
+    )
+    theirs = hf_label_conditioner(hf_config, include_time_signal=True)
+    theirs.load_state_dict(_hf_state_dict(ours.state_dict()))
+    total_tokens = 180 * 44100 // 128
+    for start_token in [*range(0, total_tokens - config.n_ctx, 1024), total_tokens - config.n_ctx]:
+        y, _ = batch_for_window(songs, start_token)  # (2, 389)
+        start, positions = ours(y)
+        hf_start, hf_positions = theirs(y[:, :5])
+        torch.testing.assert_close(start, hf_start, rtol=0, atol=0)
+        torch.testing.assert_close(positions, hf_positions, rtol=0, atol=0)
