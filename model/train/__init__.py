@@ -1,0 +1,1 @@
+"""Training and fine-tuning on a user's own audio."""
