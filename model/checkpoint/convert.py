@@ -79,7 +79,9 @@ def convert_openai(
         hps, hps_source = checkpoint.hps or {}, f"{vqvae_path} (saved hps)"
     config = vqvae_config_from_hps(hps, hps_source)
     module = build_module("vqvae", config.to_dict(), checkpoint.state_dict, str(vqvae_path))
-    return _write_model(out, name or out.name, {"vqvae": ("vqvae", config.to_dict(), module.state_dict())}, ())
+    return _write_model(
+        out, name or out.name, {"vqvae": ("vqvae", config.to_dict(), module.state_dict())}, ()
+    )
 
 
 def convert_hf(
@@ -100,7 +102,9 @@ def convert_hf(
     config = vqvae_config_from_hps(hf_vqvae_hps(checkpoint), str(Path(hf_dir) / "config.json"))
     module = build_module("vqvae", config.to_dict(), parts["vqvae"], str(hf_dir))
     skipped = tuple(sorted(p for p in parts if p != "vqvae"))
-    return _write_model(out, name or out.name, {"vqvae": ("vqvae", config.to_dict(), module.state_dict())}, skipped)
+    return _write_model(
+        out, name or out.name, {"vqvae": ("vqvae", config.to_dict(), module.state_dict())}, skipped
+    )
 
 
 def _check_target(out: Path, force: bool) -> None:
@@ -108,7 +112,9 @@ def _check_target(out: Path, force: bool) -> None:
         raise CheckpointError(f"{out}: exists and is not a directory")
     if out.is_dir() and any(out.iterdir()):
         if not force:
-            raise CheckpointError(f"{out}: directory is not empty; choose another -o or pass --force to replace it")
+            raise CheckpointError(
+                f"{out}: directory is not empty; choose another -o or pass --force to replace it"
+            )
         if not (out / MANIFEST).is_file():
             raise CheckpointError(
                 f"{out}: not empty and not a segue model directory; refusing to replace it even with --force"
