@@ -11,13 +11,16 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from model.checkpoint.model_dir import load_component, read_manifest
 from model.errors import CheckpointError, ConfigError
+
+if TYPE_CHECKING:
+    from model.vqvae import VQVAE
 
 Builder = Callable[[Mapping[str, Any]], nn.Module]
 _BUILDERS: dict[str, Builder] = {}
@@ -84,7 +87,7 @@ def build_component(model_dir: str | os.PathLike[str], name: str, *, verify: boo
     )
 
 
-def load_vqvae(model_dir: str | os.PathLike[str], *, verify: bool = True) -> Any:
+def load_vqvae(model_dir: str | os.PathLike[str], *, verify: bool = True) -> VQVAE:
     """The model directory's VQ-VAE (component ``vqvae``), weights loaded, in eval mode."""
     from model.vqvae import VQVAE
 
