@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,17 +15,9 @@ import torch
 
 from model.audio import read_audio
 from model.errors import InputError
+from model.vqvae.losses import SPECTRAL_STFT, Bandwidth
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".aiff", ".aif", ".ogg", ".mp3"}
-
-
-@dataclass(frozen=True)
-class Bandwidth:
-    """Dataset statistics that normalise the VQ-VAE losses (spec 1.4)."""
-
-    l1: float  # mean |x|
-    l2: float  # variance of samples
-    spec: float  # mean Frobenius norm of |STFT| (n_fft 2048, hop 256, window 1536)
 
 
 def find_audio_files(root: str | os.PathLike[str]) -> list[Path]:
@@ -85,12 +76,13 @@ def bandwidth(clips: Sequence[np.ndarray], max_seconds: float = 600.0, sample_ra
         pieces.append(piece)
         taken += piece.shape[0]
     x = torch.from_numpy(np.concatenate(pieces).astype(np.float32))
-    window = torch.hann_window(1536)
+    n_fft, hop, win = SPECTRAL_STFT
+    window = torch.hann_window(win)
     specs = []
-    for part in torch.split(x, 10 * sample_rate):
-        if part.shape[0] < 2048:
+    for part in torch.split(x, 10 * sample_rate):  # per 10 s example, as Jukebox's per-item norms
+        if part.shape[0] < n_fft:
             continue
-        mag = torch.stft(part, 2048, 256, 1536, window, return_complex=True).abs()
+        mag = torch.stft(part, n_fft, hop, win, window, return_complex=True).abs()
         specs.append(float(torch.linalg.matrix_norm(mag)))
     return Bandwidth(
         l1=float(x.abs().mean()),
