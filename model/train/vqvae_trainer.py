@@ -20,7 +20,7 @@ from model.progress import CancelToken, Progress, ProgressFn, report
 from model.train.data import AudioChunks
 from model.vqvae import VQVAE
 from model.vqvae.bottleneck import BottleneckBlock
-from model.vqvae.ema import make_codebook_emas
+from model.vqvae.ema import CodebookEMA, make_codebook_emas
 from model.vqvae.losses import Bandwidth, vqvae_loss
 
 
@@ -89,7 +89,7 @@ def train_vqvae(
             tokens = [config.batch_size * config.sample_length // hop for hop in vqvae.config.hop_lengths]
             for level, ema in enumerate(emas):
                 block = vqvae.bottleneck.level_blocks[level]
-                assert isinstance(block, BottleneckBlock)
+                assert isinstance(block, BottleneckBlock) and isinstance(ema, CodebookEMA)
                 ema.restore_k(block.k, tokens[level])
     optimiser = torch.optim.AdamW(vqvae.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     vqvae.train()
