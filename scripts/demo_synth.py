@@ -52,6 +52,13 @@ def _env(n: int, attack: float, decay: float) -> np.ndarray:
     return np.minimum(1.0, t / max(attack, 1e-4)) * np.exp(-t / decay)
 
 
+def _add(out: np.ndarray, start: int, x: np.ndarray) -> None:
+    """out[start:start+len(x)] += x, truncated at the end of ``out``."""
+    end = min(out.size, start + x.size)
+    if end > start:
+        out[start:end] += x[: end - start]
+
+
 def _kick(n: int) -> np.ndarray:
     t = np.arange(n) / SR
     freq = 45 + 90 * np.exp(-t * 30)
@@ -80,27 +87,27 @@ def render(song: Song, seconds: float, seed: int) -> np.ndarray:
         # drums
         if b % 2 == 0:
             k = _kick(int(0.4 * SR))
-            out[start : start + k.size] += 0.8 * k
+            _add(out, start, 0.8 * k)
         else:
             s = _noise_hit(int(0.25 * SR), rng, 0.08, hp=False) * 0.35
             s += 0.3 * np.sin(2 * np.pi * 190 * np.arange(s.size) / SR) * _env(s.size, 0.001, 0.06)
-            out[start : start + s.size] += s
+            _add(out, start, s)
         for half in range(2):
             off = start + int((half * (0.5 + song.swing)) * beat * SR)
             h = _noise_hit(int(0.05 * SR), rng, 0.012, hp=True) * 0.05
-            out[off : off + h.size] += h
+            _add(out, off, h)
         # bass on the beat
         bass_n = int(beat * SR * 0.9)
         t = np.arange(bass_n) / SR
         f = _midi_hz(root - 12)
         bass = (np.sin(2 * np.pi * f * t) + 0.3 * np.sin(4 * np.pi * f * t)) * _env(bass_n, 0.005, 0.35)
-        out[start : start + bass_n] += 0.35 * bass
+        _add(out, start, 0.35 * bass)
         # arpeggiated plucks, two per beat
         for half in range(2):
             note = chord[(2 * b + half) % len(chord)]
             p_start = start + int(half * 0.5 * beat * SR)
             p = _pluck(_midi_hz(note), int(0.9 * SR), song.pluck_brightness, rng)
-            out[p_start : p_start + p.size] += 0.25 * p
+            _add(out, p_start, 0.25 * p)
     out = out[:n]
     out = np.tanh(1.2 * out) / np.tanh(1.2)
     return (0.8 * out / max(1e-6, np.abs(out).max())).astype(np.float32)
