@@ -1,0 +1,213 @@
+"""Song metadata → Jukebox's int64 label vector ``y``, and its per-window rewrite.
+
+Layout of ``y`` (one row per song)::
+
+    [total_length, offset, sample_length, artist_id, genre_id × G, lyric_token × n_tokens]
+
+lengths in samples; G = ``max_bow_genre_size`` (5 for v2, 1 for v3; unused genre slots are −1).
+Building labels is CPU-side and pure: id tables are loaded by the caller (:func:`conditioning.ids.load_id_table`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import torch
+
+from model.errors import InputError
+
+from .ids import IdTable, LabelVersion
+from .lyrics import LyricWindow, clean_lyrics, relevant_lyric_tokens, tokenize, vocab_for
+
+EMPTY_GENRE = -1
+
+
+@dataclass(frozen=True)
+class LabelSet:
+    """What one prior's labels look like.
+
+    version: id/vocab set ("v2" or "v3"); max_bow_genre_size: genre slots G; n_tokens: lyric tokens per window
+    (0 = no lyrics); n_ctx, hop: the prior's window in tokens and samples per token (window = n_ctx·hop samples);
+    min_duration / max_duration: allowed song length in seconds for priors with a time signal (None = unchecked).
+    """
+
+    version: LabelVersion
+    max_bow_genre_size: int
+    n_tokens: int
+    n_ctx: int
+    hop: int
+    sr: int = 44100
+    min_duration: float | None = None
+    max_duration: float | None = None
+
+    @property
+    def sample_length(self) -> int:
+        """Samples covered by one window of this prior."""
+        return self.n_ctx * self.hop
+
+    @property
+    def width(self) -> int:
+        """Length of ``y``: 4 + G + n_tokens."""
+        return 4 + self.max_bow_genre_size + self.n_tokens
+
+    def check_total_length(self, total_length: int) -> None:
+        """Raise :class:`InputError` unless ``total_length`` lies in ``[min_duration, max_duration)`` seconds."""
+        if self.min_duration is None or self.max_duration is None:
+            if total_length <= 0:
+                raise InputError(f"total length must be positive, got {total_length} samples")
+            return
+        lo, hi = self.min_duration * self.sr, self.max_duration * self.sr
+        allowed = f"allowed range {self.min_duration:g}–{self.max_duration:g} s"
+        seconds = total_length / self.sr
+        if total_length < lo:
+            raise InputError(
+                f"total length {seconds:.1f} s is below this prior's minimum of {self.min_duration:g} s; {allowed}"
+            )
+        if total_length >= hi:
+            raise InputError(
+                f"total length {seconds:.1f} s is not below this prior's maximum of {self.max_duration:g} s; {allowed}"
+            )
+
+
+# The label sets of the released Jukebox priors (spec §3.1).
+JUKEBOX_LABEL_SETS: dict[str, LabelSet] = {
+    "upsampler_level_0": LabelSet("v2", 5, 0, n_ctx=8192, hop=8),
+    "upsampler_level_1": LabelSet("v2", 5, 0, n_ctx=8192, hop=32),
+    "5b": LabelSet("v2", 5, 0, n_ctx=8192, hop=128, min_duration=60.0, max_duration=600.0),
+    "5b_lyrics": LabelSet("v2", 5, 512, n_ctx=8192, hop=128, min_duration=23.8, max_duration=600.0),
+    "1b_lyrics": LabelSet("v3", 1, 384, n_ctx=6144, hop=128, min_duration=17.84, max_duration=600.0),
+}
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """What a musician says about a song. Lengths are in samples at the model's rate."""
+
+    artist: str
+    genre: str
+    lyrics: str = ""
+    total_length: int = 0
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class SongLabels:
+    """A song's labels for one prior: ids, the full lyric token list and any lookup warnings."""
+
+    label_set: LabelSet
+    total_length: int
+    offset: int
+    artist_id: int
+    genre_ids: tuple[int, ...]  # exactly G entries, −1 = empty slot
+    lyrics: str  # cleaned lyrics
+    full_tokens: tuple[int, ...]
+    warnings: tuple[str, ...] = ()
+
+    def lyric_window(self, offset: int, duration: int) -> LyricWindow:
+        """The lyric tokens seen by a window of ``duration`` samples at ``offset``."""
+        return relevant_lyric_tokens(self.full_tokens, self.label_set.n_tokens, self.total_length, offset, duration)
+
+    def vector(self) -> torch.Tensor:
+        """``y`` for the song's own offset and one window of this prior: int64 (4 + G + n_tokens,)."""
+        return self._vector(self.offset, self.label_set.sample_length).y
+
+    def for_window(self, start_token: int, hop: int | None = None, n_ctx: int | None = None) -> WindowLabels:
+        """``y`` for the sampling window that starts at token ``start_token`` of this prior's level.
+
+        Like Jukebox's ``get_y``: sample_length = n_ctx·hop, offset = song offset + start_token·hop, and the
+        lyric window is recomputed from the full lyrics. ``hop``/``n_ctx`` default to the label set's.
+        """
+        hop = self.label_set.hop if hop is None else hop
+        n_ctx = self.label_set.n_ctx if n_ctx is None else n_ctx
+        if start_token < 0:
+            raise InputError(f"window start {start_token} tokens must be >= 0")
+        return self._vector(self.offset + start_token * hop, n_ctx * hop)
+
+    def _vector(self, offset: int, sample_length: int) -> WindowLabels:
+        ls = self.label_set
+        if ls.min_duration is not None and ls.max_duration is not None:
+            _check_window(offset, sample_length, self.total_length, ls.sr, ls.max_duration)
+        window = self.lyric_window(offset, sample_length)
+        values = [self.total_length, offset, sample_length, self.artist_id, *self.genre_ids, *window.tokens]
+        y = torch.tensor(values, dtype=torch.int64)  # (4 + G + n_tokens,)
+        return WindowLabels(y=y, lyric_indices=tuple(window.indices))
+
+
+@dataclass(frozen=True)
+class WindowLabels:
+    """``y`` for one window and the index in the full lyrics of each lyric token (−1 = padding)."""
+
+    y: torch.Tensor  # (4 + G + n_tokens,) int64
+    lyric_indices: tuple[int, ...]
+
+
+def _check_window(offset: int, sample_length: int, total_length: int, sr: int, max_duration: float) -> None:
+    # The time embeddings need 0 <= offset < total_length and offset + sample_length <= max_duration.
+    if not 0 <= offset < total_length:
+        raise InputError(
+            f"window at {offset / sr:.2f} s starts outside the song of {total_length / sr:.2f} s; "
+            "make the total length longer than the audio you generate"
+        )
+    if offset + sample_length > max_duration * sr:
+        raise InputError(
+            f"window ending at {(offset + sample_length) / sr:.2f} s is past this prior's maximum of "
+            f"{max_duration:g} s"
+        )
+
+
+def song_labels(
+    meta: Metadata, label_set: LabelSet, artists: IdTable, genres: IdTable, *, strict: bool = True
+) -> SongLabels:
+    """Look up ids, clean and tokenise lyrics, and validate lengths for one song.
+
+    strict: unknown artists/genres raise :class:`InputError` with close matches; otherwise they map to 0 and
+    the warning is returned in ``SongLabels.warnings``.
+    """
+    for table, kind in ((artists, "artist"), (genres, "genre")):
+        if table.kind != kind or table.version != label_set.version:
+            raise InputError(
+                f"{table.source} is a {table.version} {table.kind} list but this prior needs "
+                f"the {label_set.version} {kind} list"
+            )
+    label_set.check_total_length(meta.total_length)
+    if not 0 <= meta.offset < meta.total_length:
+        raise InputError(f"offset {meta.offset} samples must lie inside the song: 0..{meta.total_length - 1}")
+    artist = artists.lookup(meta.artist, strict=strict)
+    genre = genres.lookup(meta.genre, strict=strict)
+    size = label_set.max_bow_genre_size
+    if len(genre.ids) > size:
+        raise InputError(
+            f"genre {meta.genre!r} has {len(genre.ids)} words ({', '.join(genre.keys)}); "
+            f"this prior takes at most {size}"
+        )
+    genre_ids = genre.ids + (EMPTY_GENRE,) * (size - len(genre.ids))
+    vocab = vocab_for(label_set.version)
+    lyrics = clean_lyrics(meta.lyrics, vocab)
+    tokens = tuple(tokenize(lyrics, vocab))
+    return SongLabels(
+        label_set=label_set,
+        total_length=meta.total_length,
+        offset=meta.offset,
+        artist_id=artist.ids[0],
+        genre_ids=genre_ids,
+        lyrics=lyrics,
+        full_tokens=tokens,
+        warnings=artist.warnings + genre.warnings,
+    )
+
+
+def batch_for_window(songs: Sequence[SongLabels], start_token: int = 0) -> tuple[torch.Tensor, list[tuple[int, ...]]]:
+    """Stack the window labels of several songs: y (N, 4 + G + n_tokens) int64 and each song's lyric indices."""
+    if not songs:
+        raise ValueError("need at least one song")
+    windows = [song.for_window(start_token) for song in songs]
+    y = torch.stack([w.y for w in windows])  # (N, 4 + G + n_tokens)
+    return y, [w.lyric_indices for w in windows]
+
+
+def with_offset(song: SongLabels, offset: int) -> SongLabels:
+    """The same song labels starting ``offset`` samples into the song (e.g. to continue a render)."""
+    if not 0 <= offset < song.total_length:
+        raise InputError(f"offset {offset} samples must lie inside the song: 0..{song.total_length - 1}")
+    return replace(song, offset=offset)
