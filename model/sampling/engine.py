@@ -1,12 +1,12 @@
 """The level loop: sample levels top to bottom, each in windows, candidates in sub-batches.
 
-Precision is chosen here, at the entry point (``params.precision``): ``bf16`` runs the model under
-autocast (the model keeps LayerNorm, softmax and logits in fp32); ``fp32`` runs it as it is.
+Precision is chosen here, at the entry point (``params.precision``): each sampled prior is asked to
+run in that precision (``LevelPrior.use_precision``: the Jukebox adapter casts the module, and the
+model keeps LayerNorm, softmax and logits in fp32 inside).
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
@@ -28,13 +28,6 @@ class Labeller(Protocol):
     """A song's labels for one prior (``conditioning.labels.SongLabels``): per-window ``y`` (n_y,) int64."""
 
     def for_window(self, start_token: int, hop: int | None = None, n_ctx: int | None = None) -> Any: ...
-
-
-def precision_context(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
-    """Autocast for ``bf16``; nothing for ``fp32``."""
-    if precision == "bf16":
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def sample_levels(
@@ -63,13 +56,14 @@ def sample_levels(
         if level not in priors:
             raise InputError(f"this model has no prior for level {level}: it has levels {sorted(priors)}")
         prior = priors[level]
+        prior.use_precision(params.precision)
         total = geometry.tokens(sample_length, level)
         windows = plan_windows(total, prior.n_ctx, params.hop_fraction_at(level, geometry.n_levels), codes[level].shape[1])
         upper = codes[level + 1] if prior.cond_downsample else None
         t0 = time.perf_counter()
         parts = []
         counter = _Counter(progress, level, len(windows), sum(w.new for w in windows) * n)
-        with torch.inference_mode(), precision_context(params.precision, prior.device):
+        with torch.inference_mode():
             for first in range(0, n, params.max_batch_size):
                 rows = slice(first, min(n, first + params.max_batch_size))
                 parts.append(

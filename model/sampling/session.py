@@ -41,6 +41,10 @@ class LevelPrior(Protocol):
     device: torch.device
     cond_downsample: int  # codes of this level per code of the level above (0 for the top level)
 
+    def use_precision(self, precision: str) -> None:
+        """Run in ``"fp32"`` or ``"bf16"`` from now on."""
+        ...
+
     def open_window(self, labels: Tensor | None, upper: Tensor | None, batch: int) -> WindowSession:
         """Start a window for ``batch`` rows: ``labels`` (B, n_y) int64, ``upper`` (B, n_ctx / cond_downsample)."""
         ...

@@ -48,6 +48,9 @@ class ToyPrior:
         self.upper_table = torch.randn(bins, bins, generator=g) * 2
         self.windows_opened = 0
 
+    def use_precision(self, precision: str) -> None:
+        self.precision = precision
+
     def open_window(self, labels: Tensor | None, upper: Tensor | None, batch: int) -> ToySession:
         self.windows_opened += 1
         if upper is not None:
