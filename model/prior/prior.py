@@ -13,7 +13,10 @@ decode token by token. The 1b_lyrics lyric prefix and merged vocabulary never le
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from conditioning.label_conditioner import LabelConditioner, LabelConditionerConfig
@@ -22,8 +25,10 @@ from model.prior.autoregressive import ConditionalAutoregressive, bits_per_token
 from model.prior.cache import KVCache
 from model.prior.config import AutoregressiveConfig, TransformerConfig
 from model.prior.conv1d import Conv1D, LayerNorm
+from model.prior.lyric_attention import capture_block_input, lyric_attention
 from model.prior.prior_config import PriorConfig
 from model.prior.prior_types import PriorConditioning, PriorOutput
+from model.prior.transformer import ResAttnBlock
 from model.prior.upsampler_conditioner import UpsamplerConditioner
 
 
@@ -139,13 +144,26 @@ class JukeboxPrior(nn.Module):
             if c.lyrics == "separate":
                 if cond.encoder_kv is None:
                     raise InputError("5b_lyrics-style priors need cond.encoder_kv (from prior.conditioning)")
-                lyric_logits = self.prime_x_out(cond.encoder_kv.float())  # (N, n_tokens, n_vocab)
+                enc = cond.encoder_kv.float()  # (N, n_tokens, W)
+                lyric_logits = F.linear(enc, self.prime_x_out.weight.float())  # (N, n_tokens, n_vocab)
                 prime_loss = bits_per_token(lyric_logits, self._lyrics(cond)).gen_bits
             else:
                 prime_loss = gen_loss.new_zeros(())
         total = c.n_tokens + c.n_ctx
         loss = c.prime_loss_fraction * prime_loss * c.n_tokens / total + gen_loss * c.n_ctx / total
         return PriorOutput(loss=loss, gen_loss=gen_loss, prime_loss=prime_loss, logits=logits if return_logits else None)
+
+    # ---- lyric alignment ---------------------------------------------------------------------------
+    def alignment_attention(self, codes: Tensor, cond: PriorConditioning) -> Tensor:
+        """Attention (N, L, n_tokens) float32 of ``config.alignment_layer``/``alignment_head`` from each music
+        position of codes (N, L) onto the window's lyric tokens (one full pass; rows sum to <= 1, = 1 for
+        5b_lyrics; 1b_lyrics rows also attend to the first music block, which is dropped here)."""
+        c = self.config
+        if c.lyrics == "none" or c.alignment_layer is None or c.alignment_head is None:
+            raise InputError("this prior has no lyrics alignment layer (alignment_layer/alignment_head unset)")
+        block = cast(ResAttnBlock, self.prior.transformer._attn_mods[c.alignment_layer])
+        x = capture_block_input(block, lambda: self(codes, cond))  # (N, prime_len + L, W)
+        return lyric_attention(block, x, c.alignment_head, c.n_tokens, c.prime_len, cond.encoder_kv)
 
     # ---- incremental decoding (for the sampler) -------------------------------------------------------
     def new_cache(self, batch: int, dtype: torch.dtype, device: torch.device | str | None = None) -> KVCache:
