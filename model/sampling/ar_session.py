@@ -1,59 +1,34 @@
-"""A ``WindowSession`` over the transformer core's incremental decoding (``ConditionalAutoregressive.step``).
+"""A ``WindowSession`` over any cached step function (a Jukebox prior's ``logits_step`` or the core's ``step``).
 
-The window's conditioning (``x_cond``, ``y_cond``, ``encoder_kv``) is fixed when the session opens.
-``prefix`` tokens (the lyric window of a merged lyrics+music model) are fed before the music as forced
-context; music codes are shifted by ``vocab_shift`` into the merged vocabulary, and sampled ids are
-shifted back (ids below the shift, i.e. lyric characters, become code 0, as in Jukebox).
+The step function feeds newly known music codes (B, T) into the window's cache and returns logits
+(B, T or T + 1, V) whose last row predicts the next code; on a fresh cache it feeds position 0 first.
+The session refills a window's context in ``chunk_size`` pieces, then feeds one code per token.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
 
-import torch
 from torch import Tensor
 
 from model.prior.cache import KVCache
 
 
-class Steppable(Protocol):
-    def step(
-        self, tokens: Tensor, cache: KVCache, x_cond: Tensor | None = None, y_cond: Tensor | None = None,
-        encoder_kv: Tensor | None = None,
-    ) -> Tensor: ...  # fmt: skip
+class CachedSession:
+    """One window: the cache is rewound on open; the step function closes over the window's conditioning."""
 
-
-class ARSession:
-    """One window: a reset cache, fixed conditioning, chunked context refill, then one token per step."""
-
-    def __init__(
-        self, model: Steppable, cache: KVCache, x_cond: Tensor | None = None, y_cond: Tensor | None = None,
-        encoder_kv: Tensor | None = None, prefix: Tensor | None = None, vocab_shift: int = 0,
-    ) -> None:  # fmt: skip
-        self.model, self.cache = model, cache
-        self.x_cond, self.y_cond, self.encoder_kv = x_cond, y_cond, encoder_kv
-        self.prefix, self.vocab_shift = prefix, vocab_shift
+    def __init__(self, step: Callable[[Tensor], Tensor], cache: KVCache) -> None:
+        self._step, self.cache = step, cache
         cache.reset()
 
-    def _step(self, tokens: Tensor) -> Tensor:  # (B, T) -> (B, V) logits of the last position
-        first = self.cache.length == 0
-        logits = self.model.step(
-            tokens, self.cache, x_cond=self.x_cond, y_cond=self.y_cond if first else None,
-            encoder_kv=self.encoder_kv if first else None,
-        )  # (B, T or T+1, V)  # fmt: skip
-        return logits[:, -1]
-
     def prefill(self, context: Tensor, chunk_size: int) -> Tensor:
-        seq = context + self.vocab_shift  # (B, C)
-        if self.prefix is not None:
-            seq = torch.cat([self.prefix.to(seq), seq], dim=1)  # (B, P + C)
-        logits = self._step(seq[:, :chunk_size])  # fresh cache: position 0 plus the first chunk
-        for start in range(chunk_size, seq.shape[1], chunk_size):
-            logits = self._step(seq[:, start : start + chunk_size])
-        return logits  # (B, V)
+        logits = self._step(context[:, :chunk_size])[:, -1]  # fresh cache: position 0 plus the first chunk
+        for start in range(chunk_size, context.shape[1], chunk_size):
+            logits = self._step(context[:, start : start + chunk_size])[:, -1]  # (B, V)
+        return logits
 
     def step(self, tokens: Tensor) -> Tensor:
-        return self._step(tokens[:, None])  # (B, V)
+        return self._step(tokens[:, None])[:, -1]  # (B, V)
 
     def to_music(self, tokens: Tensor) -> Tensor:
-        return (tokens - self.vocab_shift).clamp_(min=0) if self.vocab_shift else tokens
+        return tokens
