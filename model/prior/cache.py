@@ -91,16 +91,25 @@ class KVCache:
         return sum(c.key.numel() * c.key.element_size() * 2 for c in self.layers)
 
 
+def new_layer_cache(
+    config: TransformerConfig,
+    attn_func: AttnFunc,
+    batch: int,
+    dtype: torch.dtype,
+    device: torch.device | str | None = None,
+) -> LayerCache:
+    """Allocate the cache of one layer of type ``attn_func``."""
+    if batch < 1:
+        raise InputError(f"cache batch size {batch} must be >= 1")
+    shape = (batch, config.heads, cache_capacity(config, attn_func), config.head_dim)
+    key = torch.zeros(shape, dtype=dtype, device=device)  # (B, H, cap, hd)
+    value = torch.zeros(shape, dtype=dtype, device=device)  # (B, H, cap, hd)
+    return LayerCache(attn_func=attn_func, key=key, value=value)
+
+
 def new_kv_cache(
     config: TransformerConfig, batch: int, dtype: torch.dtype, device: torch.device | str | None = None
 ) -> KVCache:
     """Allocate a cache for ``batch`` sequences of the transformer described by ``config``."""
-    if batch < 1:
-        raise InputError(f"cache batch size {batch} must be >= 1")
-    layers = []
-    for f in config.layer_attn_funcs:
-        shape = (batch, config.heads, cache_capacity(config, f), config.head_dim)
-        key = torch.zeros(shape, dtype=dtype, device=device)  # (B, H, cap, hd)
-        value = torch.zeros(shape, dtype=dtype, device=device)  # (B, H, cap, hd)
-        layers.append(LayerCache(attn_func=f, key=key, value=value))
+    layers = [new_layer_cache(config, f, batch, dtype, device) for f in config.layer_attn_funcs]
     return KVCache(layers=layers, n_ctx=config.n_ctx)
