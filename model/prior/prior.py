@@ -186,7 +186,7 @@ class JukeboxPrior(nn.Module):
         """
         c = self.config
         fresh = cache.length == 0
-        self._check_codes(codes, c.n_ctx - 1 - self.music_position(cache), allow_empty=fresh)
+        self._check_codes(codes, c.n_ctx - 1 - self.music_position(cache), allow_empty=fresh, check_values=fresh)
         if c.lyrics != "merged":
             return self.prior.step(codes, cache, cond.x_cond, cond.y_cond, cond.encoder_kv)
         tokens = codes + c.n_vocab  # (N, T) merged ids
@@ -203,12 +203,13 @@ class JukeboxPrior(nn.Module):
             raise InputError("this lyrics prior needs cond.lyric_tokens (build cond with prior.conditioning)")
         return cond.lyric_tokens
 
-    def _check_codes(self, codes: Tensor, max_len: int, allow_empty: bool = False) -> None:
+    def _check_codes(self, codes: Tensor, max_len: int, allow_empty: bool = False, check_values: bool = True) -> None:
+        """Shape always; values only when asked (a value check syncs with the GPU: once per window, not per token)."""
         c = self.config
         lo = 0 if allow_empty else 1
         if codes.dim() != 2 or not lo <= codes.shape[1] <= max_len:
             raise InputError(f"music codes must have shape (batch, {lo}..{max_len}), got {tuple(codes.shape)}")
-        if codes.numel() and not bool(((codes >= 0) & (codes < c.n_bins)).all()):
+        if check_values and codes.numel() and not bool(((codes >= 0) & (codes < c.n_bins)).all()):
             raise InputError(f"music codes must lie in [0, {c.n_bins - 1}]")
 
 
