@@ -125,3 +125,17 @@ def test_alignment_needs_a_lyrics_layer() -> None:
     codes, labels, _ = inputs(c)
     with pytest.raises(InputError, match="lyrics-reading layer"):
         merged.alignment_attention(codes, merged.conditioning(labels))
+
+
+@pytest.mark.parametrize("make", [presets.tiny_prior, presets.tiny_upsampler])
+def test_unlabelled_prior_starts_from_a_learned_token(make) -> None:
+    c = presets.with_changes(make(), labels=False)
+    prior = JukeboxPrior(c).eval()
+    keys = set(prior.state_dict())
+    assert "prior.start_token" in keys and not any(k.startswith("y_emb.") for k in keys)
+    codes, _, upper = inputs(c)
+    with pytest.raises(InputError, match="without labels"):
+        prior.conditioning(torch.zeros(2, 6, dtype=torch.long), upper)
+    cond = prior.conditioning(None, upper)
+    assert cond.y_cond is None and (cond.x_cond is None) == (upper is None)
+    assert torch.isfinite(prior(codes, cond).loss)
