@@ -13,6 +13,12 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import torch
+from torch import Tensor
+
+from conditioning.labels import SongLabels
+from model.sampling.jukebox import JukeboxLevel
+from model.sampling.windows import plan_windows
 
 
 @dataclass(frozen=True)
@@ -92,3 +98,26 @@ def alignment_record(alignment: np.ndarray, lyrics: str, hop: int, sample_rate: 
         "characters": [asdict(c) for c in chars],
         "words": [asdict(w) for w in word_timings(chars)],
     }
+
+
+def align_lyrics(
+    level: JukeboxLevel, codes: Tensor, labels: SongLabels, hop_fraction: float, sample_rate: int
+) -> list[dict]:
+    """Per-candidate alignment records for top-level ``codes`` (N, T), over the same windows as sampling."""
+    prior, c = level.prior, level.prior.config
+    n, total = codes.shape
+    windows = plan_windows(total, c.n_ctx, hop_fraction)
+    recorded: list[list[WindowAttention]] = [[] for _ in range(n)]
+    with torch.inference_mode():
+        for w in windows:
+            wl = labels.for_window(w.start, c.hop_length, c.n_ctx)
+            window = codes[:, w.start : w.end].to(level.device)  # (N, L)
+            cond = prior.conditioning(wl.y.expand(n, -1).to(level.device))
+            weights = prior.alignment_attention(window, cond).float().cpu().numpy()  # (N, L, n_tokens)
+            for i in range(n):
+                recorded[i].append(WindowAttention(w.start, weights[i], wl.lyric_indices))
+    n_chars = len(labels.full_tokens)
+    return [
+        alignment_record(scatter_alignment(total, n_chars, rec), labels.lyrics, c.hop_length, sample_rate)
+        for rec in recorded
+    ]

@@ -49,3 +49,24 @@ def test_record_is_json() -> None:
     text = json.dumps(rec)
     assert json.loads(text)["words"][0]["word"] == "ab"
     assert len(rec["characters"]) == 4
+
+
+def test_align_lyrics_on_a_tiny_lyrics_prior() -> None:
+    import torch
+
+    from model.prior import presets
+    from model.sampling.alignment import align_lyrics
+    from model.sampling.jukebox import JukeboxLevel
+    from tests.model.sampling.tiny import build, tiny_labels
+
+    for config in (presets.tiny_prior_merged(), presets.tiny_prior_separate()):
+        level = JukeboxLevel(build(config))
+        labels = tiny_labels({2: config}, lyrics="oh la la, sing along now")[2]
+        codes = torch.randint(0, config.n_bins, (2, 70))  # 70 tokens: several top-level windows
+        records = align_lyrics(level, codes, labels, 0.125, 44100)
+        assert len(records) == 2
+        chars = records[0]["characters"]
+        assert "".join(c["char"] for c in chars) == labels.lyrics
+        starts = [c["start"] for c in chars]
+        assert starts == sorted(starts) and starts[-1] < 70 * 128 / 44100
+        assert [w["word"] for w in records[1]["words"]] == ["oh", "la", "la,", "sing", "along", "now"]
