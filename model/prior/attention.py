@@ -167,7 +167,16 @@ class FactoredAttention(nn.Module):
         """Positions ``s .. s+T-1`` (T > 1): keys = cached prefix the pattern needs + the chunk, masked."""
         f, bc, T, dev = self.attn_func, self.block_ctx, q.shape[2], q.device
         qpos = torch.arange(s, s + T, device=dev)
-        if f in (AttnFunc.DENSE, AttnFunc.TRANSPOSE_BLOCK, AttnFunc.PRIME, AttnFunc.SUMMARY):
+        if f == AttnFunc.TRANSPOSE_BLOCK:  # gather each query's column: T x blocks scores, not T x (s+T)
+            self._write(cache, k, v, s)
+            n_rows = -(-(s + T) // bc)
+            kpos = (qpos % bc)[:, None] + bc * torch.arange(n_rows, device=dev)[None, :]  # (T, n_rows)
+            B, H, _, hd = q.shape
+            keys = cache.key.index_select(2, kpos.flatten()).view(B, H, T, n_rows, hd)
+            values = cache.value.index_select(2, kpos.flatten()).view(B, H, T, n_rows, hd)
+            out = P.attend(q[:, :, :, None], keys, values, (kpos <= qpos[:, None])[:, None])  # (B, H, T, 1, hd)
+            return out[:, :, :, 0]
+        if f in (AttnFunc.DENSE, AttnFunc.PRIME, AttnFunc.SUMMARY):
             self._write(cache, k, v, s)
             if f == AttnFunc.SUMMARY:
                 n_sum = min((s + T) // bc, self.blocks - 1)
