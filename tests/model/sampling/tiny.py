@@ -49,3 +49,29 @@ def tiny_labels(configs: dict[int, PriorConfig], lyrics: str = "", total_seconds
         genres = parse_id_lines(GENRES[ls.version], "genre", ls.version)
         out[lv] = song_labels(meta, ls, artists, genres)
     return out
+
+
+def tiny_vqvae(seed: int = 0):  # type: ignore[no-untyped-def]
+    """A 3-level VQ-VAE with the tiny priors' hops (8, 32, 128) and codebook (64 codes)."""
+    from model.vqvae import VQVAE, VQVAEConfig
+
+    torch.manual_seed(seed)
+    config = VQVAEConfig(codebook_size=64, emb_width=8, width=8, depth=1, multipliers=None, linf_k=64)
+    return VQVAE(config).eval()
+
+
+def tiny_model_dir(path, top: PriorConfig | None = None):  # type: ignore[no-untyped-def]
+    """A model directory with the tiny VQ-VAE, three tiny priors and tiny id lists under ``path/ids``."""
+    from model.checkpoint.model_dir import save_component
+    from model.sampling.loading import save_prior
+
+    vq = tiny_vqvae()
+    save_component(path, "vqvae", "vqvae", vq.config.to_dict(), vq.state_dict(), model_name="tiny")
+    for lv, config in tiny_configs(top).items():
+        save_prior(path, build(config, seed=lv))
+    ids = path / "ids"
+    ids.mkdir()
+    for version in ("v2", "v3"):
+        (ids / f"{version}_artist_ids.txt").write_text("\n".join(ARTISTS[version]) + "\n")
+        (ids / f"{version}_genre_ids.txt").write_text("\n".join(GENRES[version]) + "\n")
+    return path
