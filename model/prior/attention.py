@@ -54,8 +54,11 @@ class FactoredAttention(nn.Module):
         return self._split(k) * self.scale, self._split(v)  # (B, H, E, hd)
 
     def _qkv(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        q, k, v = self.c_attn(x).chunk(3, dim=2)  # (B, T, n_state) each
-        return self._split(q) * self.scale, self._split(k) * self.scale, self._split(v)  # (B, H, T, hd)
+        B, T, _ = x.shape
+        qkv = self.c_attn(x)  # (B, T, 3*n_state): q | k | v
+        qkv[..., : 2 * self.n_state].mul_(self.scale)  # q and k each scaled by head_dim**-0.25
+        q, k, v = qkv.view(B, T, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+        return q, k, v  # (B, H, T, hd) each
 
     # -- public -------------------------------------------------------------------------------------
     def forward(

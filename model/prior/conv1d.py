@@ -25,9 +25,12 @@ class Conv1D(nn.Module):
         self.b = nn.Parameter(torch.zeros(n_out))
 
     def forward(self, x: Tensor) -> Tensor:  # (..., n_in) -> (..., n_out)
-        lead = x.shape[:-1]
-        y = torch.addmm(self.b.to(x.dtype), x.reshape(-1, self.n_in), self.w.to(x.dtype))  # (prod(lead), n_out)
-        return y.view(*lead, self.n_out)
+        w: Tensor = self.w
+        b: Tensor = self.b
+        if w.dtype != x.dtype:  # skip no-op casts: this runs 4x per layer per sampled token
+            w, b = w.to(x.dtype), b.to(x.dtype)
+        y = torch.addmm(b, x.reshape(-1, self.n_in), w)  # (prod(lead), n_out)
+        return y.view(*x.shape[:-1], self.n_out)
 
 
 class LayerNorm(nn.LayerNorm):
@@ -37,5 +40,7 @@ class LayerNorm(nn.LayerNorm):
         super().__init__(n, eps=eps)
 
     def forward(self, x: Tensor) -> Tensor:
+        if x.dtype == torch.float32 and self.weight.dtype == torch.float32:
+            return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
         y = F.layer_norm(x.float(), self.normalized_shape, self.weight.float(), self.bias.float(), self.eps)
         return y.to(x.dtype)
