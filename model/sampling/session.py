@@ -36,10 +36,21 @@ class WindowSession(Protocol):
 class LevelPrior(Protocol):
     """One level's prior as seen by the engine."""
 
-    level: int
-    n_ctx: int  # music tokens per window
-    device: torch.device
-    cond_downsample: int  # codes of this level per code of the level above (0 for the top level)
+    @property
+    def level(self) -> int: ...
+
+    @property
+    def n_ctx(self) -> int:
+        """Music tokens per window."""
+        ...
+
+    @property
+    def cond_downsample(self) -> int:
+        """Codes of this level per code of the level above (0 for the top level)."""
+        ...
+
+    @property
+    def device(self) -> torch.device: ...
 
     def use_precision(self, precision: str) -> None:
         """Run in ``"fp32"`` or ``"bf16"`` from now on."""

@@ -8,6 +8,7 @@ from model.progress import CancelToken, Progress
 from model.sampling.engine import sample_levels
 from model.sampling.lengths import Geometry
 from model.sampling.params import SamplingParams
+from model.sampling.result import SampleResult
 from tests.model.sampling.toy import ToyPrior
 
 # three levels, hops 2, 8, 32 (ratio 4), windows of 16 tokens
@@ -22,7 +23,7 @@ def empty(n: int) -> list[torch.Tensor]:
     return [torch.zeros(n, 0, dtype=torch.long) for _ in range(3)]
 
 
-def run(params: SamplingParams, samples: int = 32 * 40, codes: list | None = None, **kw: object) -> object:
+def run(params: SamplingParams, samples: int = 32 * 40, codes: list | None = None, **kw: object) -> SampleResult:
     n = params.n_candidates
     return sample_levels(priors(), GEO, codes or empty(n), samples, [2, 1, 0], params, **kw)  # type: ignore[arg-type]
 
@@ -68,7 +69,7 @@ def test_progress_reports_every_few_tokens() -> None:
     assert all(b.done - a.done <= 4 for a, b in zip(top, top[1:]) if b.done > a.done)
     bottom = [p for p in seen if p.level == 0]
     assert bottom[-1].done == bottom[-1].total == 640
-    assert bottom[-1].windows == bottom[-1].window + 1 > 1
+    assert bottom[-1].windows == (bottom[-1].window or 0) + 1 > 1
     assert {p.stage for p in seen} == {"sample"}
 
 
