@@ -55,6 +55,8 @@ _SAME_MEANING = {
     "cond_res_scale": "cond_res_scale",
 }
 _VQVAE_NAMES = {"downs_t": "downs_t", "strides_t": "strides_t", "n_bins": "l_bins", "sample_rate": "sr"}
+# Jukebox hps whose None means "unset" (their DEFAULTS); None is meaningful only for these of ours:
+_NONE_IS_VALUE = {"alignment_layer", "alignment_head", "cond_dilation_cycle"}
 # Jukebox hps that must be off for our priors (we do not implement them)
 _MUST_BE_OFF = ("spread", "zero_out", "res_scale", "pos_init", "attn_dropout", "resid_dropout", "emb_dropout")
 
@@ -67,12 +69,16 @@ def config_kwargs_from_hps(hps: Mapping[str, Any], vqvae_hps: Mapping[str, Any])
         if hps.get(name) not in (None, 0, 0.0, False):
             raise ConfigError(f"Jukebox hps {name}={hps[name]!r} is not supported (allowed: off/0)")
     kwargs: dict[str, Any] = {}
-    for ours, theirs in _VQVAE_NAMES.items():
-        if theirs in vqvae_hps:
-            kwargs[ours] = vqvae_hps[theirs]
     for ours, theirs in _SAME_MEANING.items():
-        if theirs in hps:
+        if theirs in hps and (hps[theirs] is not None or ours in _NONE_IS_VALUE):
             kwargs[ours] = hps[theirs]
+    for ours, theirs in _VQVAE_NAMES.items():  # the VQ-VAE's geometry and codebook win over the prior's copies
+        if vqvae_hps.get(theirs) is not None:
+            kwargs[ours] = vqvae_hps[theirs]
+    if hps.get("t_ranges") is not None:  # released top priors: total-length range in samples
+        kwargs.update(_durations_from_t_ranges(hps["t_ranges"], kwargs.get("sample_rate", 44100)))
+    if kwargs.get("n_vocab") == 0 and not hps.get("use_tokens"):  # Jukebox's data default; unused without lyrics
+        del kwargs["n_vocab"]
     if "cond_res_scale" in kwargs:
         kwargs["cond_res_scale"] = bool(kwargs["cond_res_scale"])
     if "n_ctx" not in kwargs and "sample_length" in hps:
@@ -84,10 +90,22 @@ def config_kwargs_from_hps(hps: Mapping[str, Any], vqvae_hps: Mapping[str, Any])
     else:
         kwargs["lyrics"] = "none"
         kwargs["n_tokens"] = 0
+    if not kwargs.get("labels", True) and not isinstance(kwargs.get("y_bins", ()), (list, tuple)):
+        kwargs.pop("y_bins", None)  # Jukebox's unset default 0; unused without labels
     for name in ("downs_t", "strides_t", "y_bins"):
         if name in kwargs:
+            if not isinstance(kwargs[name], (list, tuple)):
+                raise ConfigError(f"Jukebox hps {name} must be a list of integers, got {kwargs[name]!r}")
             kwargs[name] = tuple(kwargs[name])
     return kwargs
+
+
+def _durations_from_t_ranges(t_ranges: Any, sr: int) -> dict[str, float]:
+    try:
+        (lo, hi), _, _ = t_ranges
+        return {"min_duration": round(float(lo) / sr, 6), "max_duration": round(float(hi) / sr, 6)}
+    except (TypeError, ValueError):
+        raise ConfigError(f"Jukebox hps t_ranges must be ((min, max), (0, max), (0, 1)) in samples, got {t_ranges!r}") from None
 
 
 def _n_ctx_from_sample_length(hps: Mapping[str, Any], kwargs: Mapping[str, Any]) -> int:
@@ -109,6 +127,9 @@ def hps_from_config(c: PriorConfig) -> dict[str, Any]:
     hps["use_tokens"] = c.lyrics != "none"
     hps["single_enc_dec"] = c.lyrics == "merged"
     hps["levels"] = c.levels
+    if c.time_signal:
+        lo, hi = c.min_duration * c.sample_rate, c.max_duration * c.sample_rate
+        hps["t_ranges"] = ((lo, hi), (0.0, hi), (0.0, 1.0))
     hps["downs_t"] = tuple(c.downs_t)
     hps["strides_t"] = tuple(c.strides_t)
     for name in _MUST_BE_OFF:

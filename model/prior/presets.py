@@ -68,7 +68,8 @@ _TINY: dict[str, Any] = dict(n_ctx=32, n_bins=64, width=32, depth=3, heads=2, at
 def tiny_upsampler(level: int = 1) -> PriorConfig:
     """Upsampler of level 0 or 1 with a 2-deep, 16-wide conditioner (res_scale on for level 1)."""
     return PriorConfig(
-        level=level, cond_width=16, cond_depth=2, cond_dilation_cycle=8, cond_res_scale=level == 1, **_TINY,
+        level=level, cond_width=16, cond_depth=2, cond_dilation_growth_rate=3, cond_dilation_cycle=8,
+        cond_res_scale=level == 1, **_TINY,
     )  # fmt: skip
 
 

@@ -52,22 +52,22 @@ class PriorConfig:
     n_tokens: int = 0  # lyric tokens per window
     n_vocab: int = 80  # lyric characters (v2 80, v3 79)
     prime_loss_fraction: float = 0.0
-    prime_width: int = 128
-    prime_depth: int = 2
+    prime_width: int = 128  # prime_* and cond_* defaults are Jukebox's hparams DEFAULTS
+    prime_depth: int = 3
     prime_heads: int = 1
-    prime_attn_order: int = 2
-    prime_blocks: int = 16
-    prime_init_scale: float = 0.7
+    prime_attn_order: int = 0
+    prime_blocks: int | None = None
+    prime_init_scale: float = 1.0
     prime_m_attn: float = 0.25
     prime_m_mlp: float = 1.0
     alignment_layer: int | None = None
     alignment_head: int | None = None
     # upsampler conditioner (levels below the top)
-    cond_width: int = 1024
-    cond_depth: int = 16
+    cond_width: int = 128
+    cond_depth: int = 3
     cond_m_conv: float = 1.0
-    cond_dilation_growth_rate: int = 3
-    cond_dilation_cycle: int | None = 8
+    cond_dilation_growth_rate: int = 1
+    cond_dilation_cycle: int | None = None
     cond_res_scale: bool = False  # True: residual branches scaled by 1/sqrt(cond_depth) (0.25 for depth 16)
     # VQ-VAE geometry (bottom level first)
     downs_t: tuple[int, ...] = (3, 2, 2)
@@ -207,7 +207,10 @@ def _validate(c: PriorConfig) -> None:
         (c.lyrics == "none") == (c.n_tokens == 0),
         f"lyrics={c.lyrics!r} needs n_tokens > 0 exactly when lyrics is not 'none' (got n_tokens={c.n_tokens})",
     )
-    _check(_is_int(c.n_vocab) and c.n_vocab > 0, f"n_vocab must be a positive integer, got {c.n_vocab!r}")
+    _check(
+        _is_int(c.n_vocab) and (c.n_vocab > 0 or c.lyrics == "none"),
+        f"n_vocab must be a positive integer for a lyrics prior, got {c.n_vocab!r}",
+    )
     _check(c.seq_len % c.blocks == 0, f"sequence length {c.seq_len} must be divisible by blocks={c.blocks}")
     _check(c.lyrics == "none" or c.labels, "lyrics conditioning needs labels=True")
     _check(c.lyrics == "none" or not c.is_upsampler, "lyrics are only supported on the top prior")
@@ -221,7 +224,7 @@ def _validate(c: PriorConfig) -> None:
     )
     _check(c.max_duration > c.min_duration, f"max_duration {c.max_duration} must exceed min_duration {c.min_duration}")
     if c.lyrics == "separate":
-        for name in ("prime_width", "prime_depth", "prime_heads", "prime_blocks"):
+        for name in ("prime_width", "prime_depth", "prime_heads"):
             v = getattr(c, name)
             _check(_is_int(v) and v > 0, f"{name} must be a positive integer, got {v!r}")
         _check(c.prime_attn_order in ATTN_ORDERS, f"prime_attn_order must be in 0..12, got {c.prime_attn_order!r}")
@@ -230,7 +233,10 @@ def _validate(c: PriorConfig) -> None:
             p_state == int(p_state) and int(p_state) % c.prime_heads == 0,
             f"prime attention width {p_state} must be an integer divisible by prime_heads={c.prime_heads}",
         )
-        _check(c.n_tokens % c.prime_blocks == 0, f"n_tokens={c.n_tokens} must be divisible by prime_blocks")
+        _check(
+            c.prime_blocks is None or (_is_int(c.prime_blocks) and c.prime_blocks > 0 and c.n_tokens % c.prime_blocks == 0),
+            f"prime_blocks must be null or a positive divisor of n_tokens={c.n_tokens}, got {c.prime_blocks!r}",
+        )
     if c.alignment_layer is not None or c.alignment_head is not None:
         _check(
             _is_int(c.alignment_layer) and 0 <= c.alignment_layer < c.depth,  # type: ignore[operator]

@@ -37,19 +37,55 @@ def test_dict_and_jukebox_hps_round_trip(make) -> None:
     assert PriorConfig.from_jukebox_hps(hps, hps) == c
 
 
-def test_from_jukebox_hparams_names_1b_lyrics() -> None:
-    hps = dict(
+# hparams.py DEFAULTS relevant to priors (None = unset), then the released sets on top
+DEFAULTS = dict(
+    level=0, n_ctx=1024, prior_width=128, prior_depth=3, heads=1, attn_order=0, blocks=None, spread=None,
+    attn_dropout=0.0, resid_dropout=0.0, emb_dropout=0.0, zero_out=False, res_scale=False, pos_init=False,
+    init_scale=1.0, m_attn=0.25, m_mlp=1.0, c_res=0, max_bow_genre_size=None, y_bins=0, t_bins=64, t_ranges=None,
+    merged_decoder=False, single_enc_dec=False, alignment_layer=None, alignment_head=None, min_duration=None,
+    max_duration=None, n_tokens=0, n_vocab=0, use_tokens=False, labels=True, labels_v3=False, fp16_params=False,
+    cond_depth=3, cond_width=128, cond_m_conv=1.0, cond_zero_out=False, cond_res_scale=False,
+    cond_dilation_growth_rate=1, cond_dilation_cycle=None, prime_loss_fraction=0.1, prime_depth=3, prime_width=128,
+    prime_heads=1, prime_attn_order=0, prime_blocks=None, prime_init_scale=1.0, prime_m_attn=0.25, prime_m_mlp=1.0,
+    sr=44100, levels=3, downs_t=(3, 2, 2), strides_t=(2, 2, 2), l_bins=2048,
+)  # fmt: skip
+V2 = dict(y_bins=(120, 4111), t_bins=128, max_bow_genre_size=5, n_vocab=80)
+RELEASED = {
+    "upsampler_level_1": dict(
+        level=1, cond_res_scale=True, n_ctx=8192, prior_width=1920, prior_depth=72, heads=1, attn_order=2,
+        blocks=128, init_scale=0.4, c_res=1, cond_width=1024, cond_depth=16, cond_dilation_growth_rate=3,
+        cond_dilation_cycle=8, cond_c_res=1, use_tokens=False, prime_loss_fraction=0.0, fp16_params=False, **V2,
+    ),
+    "prior_5b_lyrics": dict(
+        level=2, n_ctx=8192, prior_width=4800, prior_depth=79, heads=8, attn_order=10, blocks=128, init_scale=0.1,
+        c_res=1, prime_width=1280, prime_depth=18, prime_heads=4, prime_attn_order=2, prime_blocks=32,
+        prime_init_scale=0.7, prime_c_res=1, t_ranges=((1049580.0, 26460000.0), (0.0, 26460000.0), (0.0, 1.0)),
+        use_tokens=True, n_tokens=512, prime_loss_fraction=0.4, merged_decoder=True, fp16_params=True,
+        alignment_layer=68, alignment_head=2, **V2,
+    ),
+    "prior_1b_lyrics": dict(
         level=2, n_ctx=6144, prior_width=2048, prior_depth=72, heads=2, attn_order=12, blocks=64, init_scale=0.2,
-        m_attn=0.25, m_mlp=1.0, c_res=1, spread=None, attn_dropout=0.0, resid_dropout=0.0, emb_dropout=0.0,
-        zero_out=False, res_scale=False, pos_init=False, labels=True, labels_v3=True, y_bins=(604, 7898),
-        t_bins=64, max_bow_genre_size=1, min_duration=17.84, max_duration=600.0, use_tokens=True, n_tokens=384,
-        n_vocab=79, single_enc_dec=True, prime_loss_fraction=0.4, alignment_layer=63, alignment_head=0,
+        labels_v3=True, t_ranges=((786744.0, 26460000.0), (0.0, 26460000.0), (0.0, 1.0)), use_tokens=True,
+        n_tokens=384, prime_loss_fraction=0.4, single_enc_dec=True, fp16_params=False, alignment_layer=63,
+        alignment_head=0, y_bins=(604, 7898), t_bins=64, max_bow_genre_size=1, n_vocab=79,
         restore_prior="1b_lyrics/prior_level_2.pth.tar",
-    )  # fmt: skip
-    vqvae = dict(levels=3, downs_t=(3, 2, 2), strides_t=(2, 2, 2), l_bins=2048, sr=44100)
-    assert PriorConfig.from_jukebox_hps(hps, vqvae) == presets.prior_1b_lyrics()
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(RELEASED))
+def test_from_released_jukebox_hparams(name: str) -> None:
+    hps = {**DEFAULTS, **RELEASED[name]}
+    assert PriorConfig.from_jukebox_hps(hps, hps) == presets.official(name)
     with pytest.raises(ConfigError, match="spread=8"):
-        PriorConfig.from_jukebox_hps({**hps, "spread": 8}, vqvae)
+        PriorConfig.from_jukebox_hps({**hps, "spread": 8}, hps)
+
+
+def test_small_prior_hparams_without_labels() -> None:
+    hps = {**DEFAULTS, "n_ctx": 8192, "prior_width": 1024, "prior_depth": 48, "attn_order": 2, "blocks": 64,
+           "init_scale": 0.7, "labels": False, "level": 1}  # fmt: skip
+    c = PriorConfig.from_jukebox_hps(hps, {**hps, "levels": 2, "downs_t": (5, 3), "strides_t": (2, 2), "l_bins": 1024, "sr": 22050})
+    assert (c.labels, c.lyrics, c.n_bins, c.hop_length, c.is_upsampler) == (False, "none", 1024, 256, False)
 
 
 @pytest.mark.parametrize(
