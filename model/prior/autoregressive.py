@@ -169,6 +169,8 @@ class ConditionalAutoregressive(nn.Module):
         if s + n_pos > self.n_ctx:
             raise InputError(f"positions {s}..{s + n_pos - 1} exceed the context of {self.n_ctx} tokens")
         dtype = self.x_emb.weight.dtype
+        if cache.dtype != dtype:
+            raise InputError(f"the cache holds {cache.dtype} but the model runs in {dtype}; make it with that dtype")
         h = self.x_emb(tokens)  # (N, T, width)
         if s == 0:
             h = torch.cat([self._start(N, y_cond, dtype), h], dim=1)  # (N, T+1, width)

@@ -87,6 +87,10 @@ class KVCache:
             layer.encoder_ready = False
 
     @property
+    def dtype(self) -> torch.dtype:
+        return self.layers[0].key.dtype if self.layers else torch.float32
+
+    @property
     def nbytes(self) -> int:
         return sum(c.key.numel() * c.key.element_size() * 2 for c in self.layers)
 

@@ -165,7 +165,11 @@ def test_full_pass_matches_transformers_oracle(f: AttnFunc) -> None:
     state = {k.replace(".w", ".weight").replace(".b", ".bias"): v for k, v in ours.state_dict().items()}
     theirs.load_state_dict(state)
     x, enc = torch.randn(2, L, 16), torch.randn(2, ENC, 16)
-    with torch.no_grad():
-        expected = theirs(x, enc if f == AttnFunc.CROSS else None)
-        got = ours(x, encoder_kv=enc)
+    expected = theirs(x, enc if f == AttnFunc.CROSS else None)
+    got = ours(x, encoder_kv=enc)
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+    grad = torch.randn_like(got)  # training: same gradients for every weight
+    expected.backward(grad)
+    got.backward(grad)
+    torch.testing.assert_close(ours.c_attn.w.grad, theirs.c_attn.weight.grad, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(ours.c_proj.b.grad, theirs.c_proj.bias.grad, atol=1e-5, rtol=1e-4)

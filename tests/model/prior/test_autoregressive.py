@@ -156,6 +156,19 @@ def test_user_errors_name_the_problem() -> None:
         model.step(torch.zeros(2, 40, dtype=torch.long), cache, **kw)
     with pytest.raises(InputError, match="1..40"):
         model(torch.zeros(2, 41, dtype=torch.long), **kw)
+    with pytest.raises(InputError, match="torch.bfloat16"):
+        model.step(torch.zeros(2, 1, dtype=torch.long), model.new_cache(2, torch.bfloat16), **kw)
+
+
+def test_training_gradients_reach_every_layer() -> None:
+    model, kw = build("5b_lyrics")
+    model.train()
+    x = torch.randint(0, BINS, (2, 40))
+    loss = model.loss(x, **kw).gen_bits
+    loss.backward()
+    for i, block in enumerate(model.transformer._attn_mods):
+        assert block.attn.c_attn.w.grad is not None and block.attn.c_attn.w.grad.abs().sum() > 0, i
+    assert model.pos_emb.pos_emb.grad is not None
 
 
 @pytest.mark.parametrize("name", ["upsampler", "1b_lyrics"])
