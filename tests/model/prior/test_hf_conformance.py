@@ -133,3 +133,18 @@ def test_alignment_attention_matches_hf_attention_probs(family: str) -> None:
     probs = theirs.prior.transformer._attn_mods[layer].attn.attention_prob  # (N, H, n_ctx, n_tokens)
     assert weights.shape == (2, c.n_ctx, c.n_tokens)
     torch.testing.assert_close(weights, probs[:, head].float(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_hf_state_dict_loads_strictly_into_our_prior(family: str) -> None:
+    from model.checkpoint.hf_keys import prior_hf_to_openai
+
+    ours, theirs, c = both(family)
+    back = {prior_hf_to_openai(k): v for k, v in theirs.state_dict().items()}
+    fresh = JukeboxPrior(c).eval()
+    fresh.load_state_dict(back, strict=True)
+    codes, labels, upper = window_inputs(c, seed=3)
+    with torch.no_grad():
+        a = ours(codes, ours.conditioning(labels, upper))
+        b = fresh(codes, fresh.conditioning(labels, upper))
+    torch.testing.assert_close(a.loss, b.loss, rtol=0, atol=0)
