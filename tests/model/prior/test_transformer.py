@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 
@@ -9,7 +10,7 @@ import pytest
 import torch
 
 from model.errors import ConfigError
-from model.prior.config import AttnFunc, TransformerConfig, attn_func_for_layer
+from model.prior.config import AttnFunc, AutoregressiveConfig, TransformerConfig, attn_func_for_layer
 from model.prior.conv1d import Conv1D, LayerNorm
 from model.prior.transformer import ResAttnBlock, Transformer, quick_gelu
 
@@ -70,6 +71,13 @@ def test_bad_configs_are_refused() -> None:
         TransformerConfig(n_ctx=32, width=16, depth=19, attn_order=10, blocks=4)
     with pytest.raises(ConfigError, match="multiple of heads"):
         TransformerConfig(n_ctx=32, width=16, depth=2, heads=3)
+
+
+def test_configs_round_trip_through_dicts() -> None:
+    cfg = AutoregressiveConfig(tiny_5b_lyrics(), bins=80, start_token=True, only_encode=True)
+    assert AutoregressiveConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    with pytest.raises(ConfigError, match="unknown transformer config keys"):
+        TransformerConfig.from_dict({**tiny_5b_lyrics().to_dict(), "dropout": 0.1})
 
 
 def tiny_5b_lyrics() -> TransformerConfig:
