@@ -1,0 +1,221 @@
+"""``JukeboxPrior``: one complete Jukebox prior (spec 3), mounted under the official checkpoint prefixes.
+
+Submodules (state-dict prefixes exactly as in the released ``prior_level_*.pth.tar``):
+``prior.*`` the autoregressive transformer over music codes (1b_lyrics: over lyrics + music);
+``y_emb.*`` the label conditioner (artist, genre, timing); ``conditioner_blocks.0.*`` the upsampler
+conditioner (levels 0 and 1); ``prime_prior.*``, ``prime_state_proj.*``, ``prime_state_ln.*``,
+``prime_x_out.*`` the separate lyrics encoder of 5b_lyrics.
+
+Use: ``cond = prior.conditioning(labels, upper_codes)`` once per window, then either ``prior(codes, cond)``
+for losses / eval NLL, or ``cache = prior.new_cache(...)`` and ``prior.logits_step(codes, cond, cache)`` to
+decode token by token. The 1b_lyrics lyric prefix and merged vocabulary never leave this class.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from conditioning.label_conditioner import LabelConditioner, LabelConditionerConfig
+from model.errors import InputError
+from model.prior.autoregressive import ConditionalAutoregressive, bits_per_token
+from model.prior.cache import KVCache
+from model.prior.config import AutoregressiveConfig, TransformerConfig
+from model.prior.conv1d import Conv1D, LayerNorm
+from model.prior.lyric_attention import capture_block_input, lyric_attention
+from model.prior.prior_config import PriorConfig
+from model.prior.prior_types import PriorConditioning, PriorOutput
+from model.prior.transformer import ResAttnBlock
+from model.prior.upsampler_conditioner import UpsamplerConditioner
+
+
+def autoregressive_config(c: PriorConfig) -> AutoregressiveConfig:
+    """The music transformer ``prior.*`` of ``c``."""
+    t = TransformerConfig(
+        n_ctx=c.seq_len, width=c.width, depth=c.depth, heads=c.heads, attn_order=c.attn_order, blocks=c.blocks,
+        m_attn=c.m_attn, m_mlp=c.m_mlp, init_scale=c.init_scale,
+        encoder_dims=c.n_tokens if c.lyrics == "separate" else 0, prime_len=c.prime_len,
+    )  # fmt: skip
+    return AutoregressiveConfig(transformer=t, bins=c.vocab_size, merged_decoder=c.merged_decoder, start_token=not c.labels)
+
+
+def lyrics_encoder_config(c: PriorConfig) -> AutoregressiveConfig:
+    """The 5b_lyrics lyrics encoder ``prime_prior.*``: causal over the lyric window, learned start token."""
+    t = TransformerConfig(
+        n_ctx=c.n_tokens, width=c.prime_width, depth=c.prime_depth, heads=c.prime_heads,
+        attn_order=c.prime_attn_order, blocks=c.prime_blocks, m_attn=c.prime_m_attn, m_mlp=c.prime_m_mlp,
+        init_scale=c.prime_init_scale,
+    )  # fmt: skip
+    return AutoregressiveConfig(transformer=t, bins=c.n_vocab, start_token=True, only_encode=True)
+
+
+def label_conditioner_config(c: PriorConfig) -> LabelConditionerConfig:
+    """``y_emb``: start embedding for every prior, time signal only for the top prior."""
+    return LabelConditionerConfig(
+        y_bins=c.y_bins, t_bins=c.t_bins, max_bow_genre_size=c.max_bow_genre_size, include_time_signal=c.time_signal,
+        width=c.width, n_ctx=c.n_ctx, hop=c.hop_length, sr=c.sample_rate,
+        min_duration=c.min_duration if c.time_signal else None, max_duration=c.max_duration if c.time_signal else None,
+        init_scale=c.init_scale,
+    )  # fmt: skip
+
+
+class JukeboxPrior(nn.Module):
+    """A Jukebox prior of any released family; see the module docstring and docs/priors.md "Priors"."""
+
+    def __init__(self, config: PriorConfig) -> None:
+        super().__init__()
+        c = self.config = config
+        if c.labels:
+            self.y_emb = LabelConditioner(label_conditioner_config(c))
+        if c.is_upsampler:
+            self.conditioner_blocks = nn.ModuleList([UpsamplerConditioner(c)])
+        if c.lyrics == "separate":
+            self.prime_prior = ConditionalAutoregressive(lyrics_encoder_config(c))
+            self.prime_state_proj = Conv1D(c.prime_width, c.width, init_scale=c.prime_init_scale)
+            self.prime_state_ln = LayerNorm(c.width)
+            self.prime_x_out = nn.Linear(c.width, c.n_vocab, bias=False)
+            nn.init.normal_(self.prime_x_out.weight, std=0.02 * c.init_scale)
+        self.prior = ConditionalAutoregressive(autoregressive_config(c))
+        if c.fp16_params:  # storage format of the released 5B checkpoints; Conv1D casts weights per call
+            for m in self.modules():
+                if isinstance(m, Conv1D):
+                    m.w = nn.Parameter(m.w.detach().to(torch.float16))
+
+    # ---- conditioning ----------------------------------------------------------------------------
+    def conditioning(self, labels: Tensor | None = None, upper_codes: Tensor | None = None) -> PriorConditioning:
+        """Per-window conditioning.
+
+        labels: (N, 4 + max_bow_genre_size + n_tokens) int64 window label vector (spec 4.4: total_length,
+        offset, sample_length, artist, genres, lyric window) -- required when ``config.labels``.
+        upper_codes: (N, n_ctx // 4) int64 codes of the level above -- required for upsamplers, else None.
+        """
+        c = self.config
+        y_cond = x_cond = encoder_kv = lyric_tokens = None
+        if c.labels:
+            if labels is None or labels.dim() != 2 or labels.shape[1] != c.n_labels + c.n_tokens:
+                got = None if labels is None else tuple(labels.shape)
+                raise InputError(f"labels must have shape (batch, {c.n_labels + c.n_tokens}) for this prior, got {got}")
+            emb = self.y_emb(labels[:, : c.n_labels])
+            y_cond, x_cond = emb.start, emb.positions  # (N, 1, W), (N, n_ctx, W) or None
+            if c.n_tokens:
+                lyric_tokens = labels[:, c.n_labels :]  # (N, n_tokens)
+                if not bool(((lyric_tokens >= 0) & (lyric_tokens < c.n_vocab)).all()):
+                    raise InputError(f"lyric tokens must lie in [0, {c.n_vocab - 1}] for this prior")
+        elif labels is not None:
+            raise InputError("this prior was built without labels (labels=False): pass labels=None")
+        if c.is_upsampler:
+            if upper_codes is None:
+                raise InputError(f"the level-{c.level} upsampler needs the codes of level {c.level + 1}")
+            x_cond = self.conditioner_blocks[0](upper_codes)  # (N, n_ctx, W)
+        elif upper_codes is not None:
+            raise InputError("the top-level prior takes no upper-level codes: pass upper_codes=None")
+        if c.lyrics == "merged" and x_cond is not None and lyric_tokens is not None:
+            prefix = x_cond.new_zeros(x_cond.shape[0], c.n_tokens, c.width)  # (N, n_tokens, W)
+            x_cond = torch.cat([prefix, x_cond], dim=1)  # (N, n_tokens + n_ctx, W)
+        if c.lyrics == "separate" and lyric_tokens is not None:
+            encoder_kv = self.encode_lyrics(lyric_tokens)  # (N, n_tokens, W)
+        return PriorConditioning(x_cond=x_cond, y_cond=y_cond, encoder_kv=encoder_kv, lyric_tokens=lyric_tokens)
+
+    def encode_lyrics(self, lyric_tokens: Tensor) -> Tensor:
+        """5b_lyrics: lyric tokens (N, n_tokens) -> encoder states (N, n_tokens, width) for cross-attention."""
+        h = self.prime_prior.hidden(lyric_tokens)  # (N, n_tokens, prime_width)
+        return self.prime_state_ln(self.prime_state_proj(h))  # (N, n_tokens, W)
+
+    # ---- full forward: losses ----------------------------------------------------------------------
+    def forward(self, codes: Tensor, cond: PriorConditioning, return_logits: bool = False) -> PriorOutput:
+        """Teacher-forced losses of music codes (N, L), L <= n_ctx (a whole window for training/eval NLL).
+
+        ``return_logits`` adds the raw logits (N, prime_len + L, vocab_size) (merged vocabulary and lyric
+        prefix included for 1b_lyrics) to the output.
+        """
+        c = self.config
+        self._check_codes(codes, c.n_ctx)
+        if c.lyrics == "merged":
+            lyrics = self._lyrics(cond)
+            tokens = torch.cat([lyrics, codes + c.n_vocab], dim=1)  # (N, n_tokens + L)
+            logits = self.prior(tokens, cond.x_cond, cond.y_cond)  # (N, n_tokens + L, n_vocab + n_bins)
+            prime_loss, gen_loss = bits_per_token(logits, tokens, c.n_tokens)
+        else:
+            logits = self.prior(codes, cond.x_cond, cond.y_cond, cond.encoder_kv)  # (N, L, n_bins)
+            gen_loss = bits_per_token(logits, codes).gen_bits
+            if c.lyrics == "separate":
+                if cond.encoder_kv is None:
+                    raise InputError("5b_lyrics-style priors need cond.encoder_kv (from prior.conditioning)")
+                enc = cond.encoder_kv.float()  # (N, n_tokens, W)
+                lyric_logits = F.linear(enc, self.prime_x_out.weight.float())  # (N, n_tokens, n_vocab)
+                prime_loss = bits_per_token(lyric_logits, self._lyrics(cond)).gen_bits
+            else:
+                prime_loss = gen_loss.new_zeros(())
+        total = c.n_tokens + c.n_ctx
+        loss = c.prime_loss_fraction * prime_loss * c.n_tokens / total + gen_loss * c.n_ctx / total
+        return PriorOutput(loss=loss, gen_loss=gen_loss, prime_loss=prime_loss, logits=logits if return_logits else None)
+
+    # ---- lyric alignment ---------------------------------------------------------------------------
+    def alignment_attention(self, codes: Tensor, cond: PriorConditioning) -> Tensor:
+        """Attention (N, L, n_tokens) float32 of ``config.alignment_layer``/``alignment_head`` from each music
+        position of codes (N, L) onto the window's lyric tokens (one full pass; rows sum to <= 1, = 1 for
+        5b_lyrics; 1b_lyrics rows also attend to the first music block, which is dropped here)."""
+        c = self.config
+        if c.lyrics == "none" or c.alignment_layer is None or c.alignment_head is None:
+            raise InputError("this prior has no lyrics alignment layer (alignment_layer/alignment_head unset)")
+        block = cast(ResAttnBlock, self.prior.transformer._attn_mods[c.alignment_layer])
+        x = capture_block_input(block, lambda: self(codes, cond))  # (N, prime_len + L, W)
+        return lyric_attention(block, x, c.alignment_head, c.n_tokens, c.prime_len, cond.encoder_kv)
+
+    # ---- incremental decoding (for the sampler) -------------------------------------------------------
+    def new_cache(self, batch: int, dtype: torch.dtype, device: torch.device | str | None = None) -> KVCache:
+        """A preallocated key/value cache for ``batch`` sequences of one window (reusable via ``reset()``)."""
+        return self.prior.new_cache(batch, dtype, device)
+
+    def music_position(self, cache: KVCache) -> int:
+        """Music codes already consumed by ``cache`` (0 before the first ``logits_step``)."""
+        return max(0, cache.length - self.config.prime_len - 1)
+
+    def logits_step(self, codes: Tensor, cond: PriorConditioning, cache: KVCache) -> Tensor:
+        """Feed newly known music codes; return float32 logits over the n_bins music codes.
+
+        On a fresh cache, ``codes`` (N, T) are the window's first T codes (T may be 0: unprimed start) and the
+        result is (N, T + 1, n_bins): row t predicts code t. On later calls ``codes`` (N, T) are the next T
+        codes and the result (N, T, n_bins) predicts the T codes after them. ``[:, -1]`` always predicts the
+        next unknown code. For 1b_lyrics the lyric prefix is fed on the first call and the 2127-way merged
+        logits are folded to 2048: the 80 ids that Jukebox maps to code 0 after its shift-and-clamp (79 lyric
+        characters and code 0) are merged by logsumexp, so softmax/sampling at temperature 1 matches Jukebox.
+        """
+        c = self.config
+        fresh = cache.length == 0
+        self._check_codes(codes, c.n_ctx - 1 - self.music_position(cache), allow_empty=fresh, check_values=fresh)
+        if c.lyrics != "merged":
+            return self.prior.step(codes, cache, cond.x_cond, cond.y_cond, cond.encoder_kv)
+        tokens = codes + c.n_vocab  # (N, T) merged ids
+        if fresh:
+            tokens = torch.cat([self._lyrics(cond), tokens], dim=1)  # (N, n_tokens + T)
+        logits = self.prior.step(tokens, cache, cond.x_cond, cond.y_cond)  # (N, T', n_vocab + n_bins)
+        if fresh:
+            logits = logits[:, c.n_tokens :]  # (N, T + 1, V) music positions only
+        return fold_merged_logits(logits, c.n_vocab)
+
+    # ---- helpers ----------------------------------------------------------------------------------
+    def _lyrics(self, cond: PriorConditioning) -> Tensor:
+        if cond.lyric_tokens is None:
+            raise InputError("this lyrics prior needs cond.lyric_tokens (build cond with prior.conditioning)")
+        return cond.lyric_tokens
+
+    def _check_codes(self, codes: Tensor, max_len: int, allow_empty: bool = False, check_values: bool = True) -> None:
+        """Shape always; values only when asked (a value check syncs with the GPU: once per window, not per token)."""
+        c = self.config
+        lo = 0 if allow_empty else 1
+        if codes.dim() != 2 or not lo <= codes.shape[1] <= max_len:
+            raise InputError(f"music codes must have shape (batch, {lo}..{max_len}), got {tuple(codes.shape)}")
+        if check_values and codes.numel() and not bool(((codes >= 0) & (codes < c.n_bins)).all()):
+            raise InputError(f"music codes must lie in [0, {c.n_bins - 1}]")
+
+
+def fold_merged_logits(logits: Tensor, n_vocab: int) -> Tensor:
+    """(…, n_vocab + n_bins) merged logits -> (…, n_bins) music logits; ids 0..n_vocab fold into code 0."""
+    music = logits[..., n_vocab:].float().clone()  # (…, n_bins)
+    music[..., 0] = torch.logsumexp(logits[..., : n_vocab + 1].float(), dim=-1)
+    return music
+

@@ -1,0 +1,1 @@
+"""The sampling engine: windowed autoregressive sampling of every level, in every Jukebox mode."""

@@ -1,0 +1,52 @@
+"""The engine's view of a ``JukeboxPrior`` (``LevelPrior``): per-window conditioning and a reused cache.
+
+Precision: ``use_precision`` casts the prior module in place (``bf16`` or ``fp32``) the first time a
+run asks for a different one; the prior keeps LayerNorm, softmax and logits in fp32 inside. Casting
+fp32 weights to bf16 and back loses their low bits, so load a model once per precision.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from model.prior.cache import KVCache
+from model.prior.prior import JukeboxPrior
+from model.sampling.ar_session import CachedSession
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
+class JukeboxLevel:
+    """Wraps one level's ``JukeboxPrior`` for ``sample_levels``; one cache is kept and rewound per window."""
+
+    def __init__(self, prior: JukeboxPrior) -> None:
+        self.prior = prior
+        c = prior.config
+        self.level, self.n_ctx, self.cond_downsample = c.level, c.n_ctx, c.cond_downsample
+        self._cache: KVCache | None = None
+
+    @property
+    def device(self) -> torch.device:
+        return self.prior.prior.x_emb.weight.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.prior.prior.x_emb.weight.dtype
+
+    def use_precision(self, precision: str) -> None:
+        dtype = DTYPES[precision]
+        if self.dtype != dtype:
+            self.prior.to(dtype)
+            self._cache = None
+
+    def open_window(self, labels: Tensor | None, upper: Tensor | None, batch: int) -> CachedSession:
+        cond = self.prior.conditioning(labels, upper)
+        cache = self._cache_for(batch)
+        return CachedSession(lambda codes: self.prior.logits_step(codes, cond, cache), cache)
+
+    def _cache_for(self, batch: int) -> KVCache:
+        if self._cache is None or self._cache.batch != batch:
+            self._cache = None  # free the old one before allocating
+            self._cache = self.prior.new_cache(batch, self.dtype, self.device)
+        return self._cache

@@ -1,0 +1,60 @@
+"""Turning next-token logits into tokens: temperature, top-k / top-p filtering, seeded draws.
+
+Every candidate owns its own ``torch.Generator`` (on the CPU, so a seed means the same on any
+device) and draws exactly one uniform number per sampled token. A token is then picked by
+inverting the cumulative distribution. So a candidate's tokens depend only on its seed and its
+model inputs, never on which other candidates share its batch.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 0.0) -> torch.Tensor:
+    """Set to ``-inf`` every logit outside the top-k, or outside the nucleus of probability ``top_p``.
+
+    The nucleus keeps the smallest set of most likely tokens whose probability reaches ``top_p``,
+    i.e. it keeps the first token past ``p``. ``0`` switches a filter off.
+    """
+    logits = logits.float()  # (B, V)
+    if top_k > 0:
+        k = min(top_k, logits.shape[-1])
+        kth = torch.topk(logits, k, dim=-1).values[..., -1:]  # (B, 1)
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if 0.0 < top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)  # (B, V)
+        cumulative = torch.softmax(sorted_logits, dim=-1).cumsum(dim=-1)  # (B, V)
+        drop_sorted = cumulative > top_p
+        drop_sorted[..., 1:] = drop_sorted[..., :-1].clone()  # keep the first token past p
+        drop_sorted[..., 0] = False
+        drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)  # (B, V)
+        logits = logits.masked_fill(drop, float("-inf"))
+    return logits
+
+
+def make_generators(seeds: tuple[int, ...] | list[int]) -> list[torch.Generator]:
+    """One CPU generator per candidate, seeded with that candidate's seed."""
+    generators = []
+    for seed in seeds:
+        g = torch.Generator(device="cpu")
+        g.manual_seed(int(seed))
+        generators.append(g)
+    return generators
+
+
+def draw_uniforms(generators: list[torch.Generator], n: int) -> torch.Tensor:
+    """The next ``n`` uniform numbers of every candidate's stream, as (candidates, n) float64."""
+    return torch.stack([torch.rand(n, generator=g, dtype=torch.float64) for g in generators])  # (B, n)
+
+
+def sample_from_logits(
+    logits: torch.Tensor, uniforms: torch.Tensor, temperature: float = 1.0, top_k: int = 0, top_p: float = 0.0
+) -> torch.Tensor:
+    """Pick one token per row of ``logits`` (B, V) using one uniform number per row (B,). Returns (B,) int64."""
+    filtered = filter_logits(logits.float() / temperature, top_k, top_p)  # (B, V)
+    probs = torch.softmax(filtered, dim=-1).double()  # (B, V)
+    cdf = probs.cumsum(dim=-1)  # (B, V)
+    target = uniforms.to(cdf.device, torch.float64).unsqueeze(-1) * cdf[:, -1:]  # (B, 1)
+    tokens = torch.searchsorted(cdf, target, right=True).squeeze(-1)  # (B,)
+    return tokens.clamp_(max=logits.shape[-1] - 1)

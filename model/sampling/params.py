@@ -1,0 +1,125 @@
+"""Per-call sampling settings (``SamplingParams``): never stored on a model.
+
+Values are checked when the object is made, so a bad option fails before any model work starts,
+with a message that names the option and its allowed range.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from model.errors import InputError
+
+PRECISIONS = ("fp32", "bf16")
+DEFAULT_TEMPERATURE = 0.99
+DEFAULT_HOP_FRACTION_LOWER = 0.5  # upsampler levels: half a window of new tokens per window
+DEFAULT_HOP_FRACTION_TOP = 0.125  # top level: 1/8 of a window of new tokens per window
+
+
+def _as_tuple(value: float | int | tuple | list, name: str) -> tuple:
+    if isinstance(value, (tuple, list)):
+        if len(value) == 0:
+            raise InputError(f"{name} needs at least one value")
+        return tuple(value)
+    return (value,)
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """How to sample: one object per request.
+
+    ``temperature`` and ``hop_fraction`` take one value for every level or one value per level,
+    level 0 (bottom) first. ``hop_fraction=()`` means 0.5 for the upsampler levels and 0.125 for the
+    top level. Candidate ``i`` uses ``seeds[i]`` if ``seeds`` is given, else ``seed + i``; a candidate's
+    tokens depend only on its seed, never on which other candidates share its batch.
+    """
+
+    temperature: tuple[float, ...] = (DEFAULT_TEMPERATURE,)
+    top_k: int = 0  # 0 = off; keep only the k most likely tokens
+    top_p: float = 0.0  # 0 = off; keep the smallest set of tokens whose probability reaches p
+    n_candidates: int = 1
+    max_batch_size: int = 16
+    chunk_size: int = 32  # context tokens fed to the model per step when refilling the cache
+    seed: int = 0
+    seeds: tuple[int, ...] = ()
+    hop_fraction: tuple[float, ...] = ()
+    precision: str = "bf16"
+    progress_every: int = 8  # report progress at least every this many tokens
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "temperature", tuple(float(t) for t in _as_tuple(self.temperature, "temperature")))
+        hop = () if self.hop_fraction in ((), [], None) else _as_tuple(self.hop_fraction, "hop fraction")
+        object.__setattr__(self, "hop_fraction", tuple(float(h) for h in hop))
+        object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
+        for t in self.temperature:
+            if not 0.0 < t <= 10.0:
+                raise InputError(f"temperature {t} is out of range: use a value above 0 and at most 10 (0.99 is usual)")
+        for h in self.hop_fraction:
+            if not 0.0 < h <= 1.0:
+                raise InputError(
+                    f"hop fraction {h} is out of range: use a value above 0 and at most 1 "
+                    "(the share of each window that is new music; 0.5 for upsamplers, 0.125 for the top level)"
+                )
+        if self.top_k < 0:
+            raise InputError(f"top-k {self.top_k} is out of range: use 0 (off) or a positive number of tokens")
+        if not 0.0 <= self.top_p <= 1.0:
+            raise InputError(f"top-p {self.top_p} is out of range: use 0 (off) or a probability up to 1")
+        if self.top_k > 0 and self.top_p > 0.0:
+            raise InputError("top-k and top-p cannot be used together: set only one of them (the other to 0)")
+        if self.n_candidates < 1:
+            raise InputError(f"candidates {self.n_candidates} is out of range: use at least 1")
+        if self.seeds and len(self.seeds) != self.n_candidates:
+            raise InputError(f"{len(self.seeds)} seeds were given for {self.n_candidates} candidates: give one per candidate")
+        if self.max_batch_size < 1:
+            raise InputError(f"max batch size {self.max_batch_size} is out of range: use at least 1")
+        if self.chunk_size < 1:
+            raise InputError(f"chunk size {self.chunk_size} is out of range: use at least 1")
+        if self.progress_every < 1:
+            raise InputError(f"progress interval {self.progress_every} is out of range: use at least 1 token")
+        if self.precision not in PRECISIONS:
+            raise InputError(f"precision {self.precision!r} is not known: use one of {', '.join(PRECISIONS)}")
+
+    def candidate_seeds(self) -> tuple[int, ...]:
+        return self.seeds if self.seeds else tuple(self.seed + i for i in range(self.n_candidates))
+
+    def temperature_at(self, level: int, n_levels: int) -> float:
+        return self.temperature[0] if len(self.temperature) == 1 else self._per_level(self.temperature, "temperature", level, n_levels)
+
+    def hop_fraction_at(self, level: int, n_levels: int) -> float:
+        if not self.hop_fraction:
+            return DEFAULT_HOP_FRACTION_TOP if level == n_levels - 1 else DEFAULT_HOP_FRACTION_LOWER
+        if len(self.hop_fraction) == 1:
+            return self.hop_fraction[0]
+        return self._per_level(self.hop_fraction, "hop fraction", level, n_levels)
+
+    @staticmethod
+    def _per_level(values: tuple[float, ...], name: str, level: int, n_levels: int) -> float:
+        if len(values) != n_levels:
+            raise InputError(
+                f"{len(values)} {name} values were given for a model with {n_levels} levels: "
+                f"give one value, or one per level (level 0 first)"
+            )
+        return values[level]
+
+    def to_dict(self) -> dict:
+        return {
+            "temperature": list(self.temperature),
+            "top_k": self.top_k,
+            "top_p": self.top_p,
+            "n_candidates": self.n_candidates,
+            "max_batch_size": self.max_batch_size,
+            "chunk_size": self.chunk_size,
+            "seed": self.seed,
+            "seeds": list(self.candidate_seeds()),
+            "hop_fraction": list(self.hop_fraction),
+            "precision": self.precision,
+            "progress_every": self.progress_every,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> SamplingParams:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        for key in ("temperature", "seeds", "hop_fraction"):
+            if key in known:
+                known[key] = tuple(known[key])
+        return cls(**known)

@@ -1,0 +1,90 @@
+"""What the engine needs from one level's prior, and the token loop of one window.
+
+``LevelPrior`` opens a ``WindowSession`` per window: the session feeds the window's context through
+the model in chunks (filling the KV cache) and then one token at a time, returning next-token
+logits. ``sample_window`` is the generate loop: it never sees the model, only a session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+import torch
+from torch import Tensor
+
+from model.progress import CancelToken
+from model.sampling.logits import sample_from_logits
+
+
+class WindowSession(Protocol):
+    """One window of one sub-batch, with its conditioning fixed and a fresh cache."""
+
+    def prefill(self, context: Tensor, chunk_size: int) -> Tensor:
+        """Feed ``context`` (B, C) music tokens (C may be 0); return logits (B, V) for token C."""
+        ...
+
+    def step(self, tokens: Tensor) -> Tensor:
+        """Feed the vocabulary ids just sampled, one per row (B,); return logits (B, V) for the next position."""
+        ...
+
+    def to_music(self, tokens: Tensor) -> Tensor:
+        """Map sampled vocabulary ids (B,) to music codes (B,) (identity unless lyrics share the vocabulary)."""
+        ...
+
+
+class LevelPrior(Protocol):
+    """One level's prior as seen by the engine."""
+
+    @property
+    def level(self) -> int: ...
+
+    @property
+    def n_ctx(self) -> int:
+        """Music tokens per window."""
+        ...
+
+    @property
+    def cond_downsample(self) -> int:
+        """Codes of this level per code of the level above (0 for the top level)."""
+        ...
+
+    @property
+    def device(self) -> torch.device: ...
+
+    def use_precision(self, precision: str) -> None:
+        """Run in ``"fp32"`` or ``"bf16"`` from now on."""
+        ...
+
+    def open_window(self, labels: Tensor | None, upper: Tensor | None, batch: int) -> WindowSession:
+        """Start a window for ``batch`` rows: ``labels`` (B, n_y) int64, ``upper`` (B, n_ctx / cond_downsample)."""
+        ...
+
+
+def sample_window(
+    session: WindowSession,
+    context: Tensor,
+    uniforms: Tensor,
+    temperature: float,
+    top_k: int,
+    top_p: float,
+    chunk_size: int,
+    cancel: CancelToken | None = None,
+    on_tokens: Callable[[int], None] | None = None,
+    report_every: int = 8,
+) -> Tensor:
+    """Sample ``uniforms.shape[1]`` new tokens after ``context`` (B, C). Returns (B, n_new) int64."""
+    n_new = uniforms.shape[1]  # uniforms: (B, n_new), one per candidate per token
+    new = torch.empty(context.shape[0], n_new, dtype=torch.long, device=context.device)  # (B, n_new)
+    uniforms = uniforms.to(context.device)  # (B, n_new)
+    logits = session.prefill(context, chunk_size)  # (B, V)
+    for i in range(n_new):
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        token = sample_from_logits(logits, uniforms[:, i], temperature, top_k, top_p)  # (B,)
+        new[:, i] = session.to_music(token)
+        if i + 1 < n_new:
+            logits = session.step(token)  # (B, V)
+        if on_tokens is not None and ((i + 1) % report_every == 0 or i + 1 == n_new):
+            on_tokens(i + 1)
+    return new

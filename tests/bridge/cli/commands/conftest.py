@@ -1,0 +1,52 @@
+"""A tiny converted model directory (hops 8/32/128 like Jukebox, 32 codes) for CLI tests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from bridge.cli import main
+from model.vqvae import VQVAE, VQVAEConfig
+
+TINY = VQVAEConfig(
+    sample_rate=44100,
+    levels=3,
+    downs_t=(3, 2, 2),
+    strides_t=(2, 2, 2),
+    emb_width=8,
+    codebook_size=32,
+    width=4,
+    depth=2,
+    multipliers=(2, 1, 1),
+)
+
+
+@pytest.fixture
+def openai_checkpoint(tmp_path: Path) -> tuple[Path, Path]:
+    model = VQVAE(TINY).eval()
+    torch.save({"model": model.state_dict()}, tmp_path / "vqvae.pth.tar")
+    (tmp_path / "hps.json").write_text(json.dumps(TINY.to_jukebox_hps()))
+    return tmp_path / "vqvae.pth.tar", tmp_path / "hps.json"
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path, openai_checkpoint: tuple[Path, Path]) -> Path:
+    vqvae, hps = openai_checkpoint
+    out = tmp_path / "model"
+    assert (
+        main(["convert", "--format", "openai", "--vqvae", str(vqvae), "--hps", str(hps), "-o", str(out)]) == 0
+    )
+    return out
+
+
+@pytest.fixture
+def song(tmp_path: Path) -> Path:
+    t = np.arange(48000 // 4) / 48000  # 0.25 s at 48 kHz, stereo: encode must resample and mix down
+    x = np.stack([0.3 * np.sin(2 * np.pi * 220 * t), 0.2 * np.sin(2 * np.pi * 330 * t)], axis=1)
+    sf.write(tmp_path / "song.flac", x, 48000, subtype="PCM_24")
+    return tmp_path / "song.flac"

@@ -1,0 +1,103 @@
+import threading
+
+import pytest
+import torch
+
+from model.errors import Cancelled, InputError
+from model.progress import CancelToken, Progress
+from model.sampling.engine import sample_levels
+from model.sampling.lengths import Geometry
+from model.sampling.params import SamplingParams
+from model.sampling.result import SampleResult
+from tests.model.sampling.toy import ToyPrior
+
+# three levels, hops 2, 8, 32 (ratio 4), windows of 16 tokens
+GEO = Geometry(sample_rate=1000, hops=(2, 8, 32), n_ctx=(16, 16, 16))
+
+
+def priors() -> dict[int, ToyPrior]:
+    return {2: ToyPrior(2, 16), 1: ToyPrior(1, 16, cond_downsample=4), 0: ToyPrior(0, 16, cond_downsample=4)}
+
+
+def empty(n: int) -> list[torch.Tensor]:
+    return [torch.zeros(n, 0, dtype=torch.long) for _ in range(3)]
+
+
+def run(params: SamplingParams, samples: int = 32 * 40, codes: list | None = None, **kw: object) -> SampleResult:
+    n = params.n_candidates
+    return sample_levels(priors(), GEO, codes or empty(n), samples, [2, 1, 0], params, **kw)  # type: ignore[arg-type]
+
+
+def test_lengths_and_timings() -> None:
+    res = run(SamplingParams(precision="fp32", n_candidates=2))
+    assert [c.shape for c in res.codes] == [(2, 640), (2, 160), (2, 40)]
+    assert [t.level for t in res.timings] == [2, 1, 0]
+    assert [t.windows for t in res.timings] == [13, 19, 79]  # hops 2, 8, 8 tokens over 40, 160, 640 tokens
+    assert res.to_dict()["tokens_per_level"] == [640, 160, 40]
+
+
+def test_same_seed_same_output_and_different_seeds_differ() -> None:
+    a = run(SamplingParams(precision="fp32", seed=3))
+    b = run(SamplingParams(precision="fp32", seed=3))
+    c = run(SamplingParams(precision="fp32", seed=4))
+    assert all(torch.equal(x, y) for x, y in zip(a.codes, b.codes))
+    assert not torch.equal(a.codes[0], c.codes[0])
+
+
+def test_candidates_do_not_depend_on_batch_split() -> None:
+    together = run(SamplingParams(precision="fp32", n_candidates=3, seeds=(5, 6, 7), max_batch_size=3))
+    split = run(SamplingParams(precision="fp32", n_candidates=3, seeds=(5, 6, 7), max_batch_size=2))
+    alone = run(SamplingParams(precision="fp32", n_candidates=1, seeds=(6,)))
+    for lv in range(3):
+        assert torch.equal(together.codes[lv], split.codes[lv])
+        assert torch.equal(together.codes[lv][1], alone.codes[lv][0])
+
+
+def test_primed_codes_are_kept_and_extended() -> None:
+    prime = [torch.randint(0, 16, (1, t)) for t in (80, 20, 5)]
+    res = run(SamplingParams(precision="fp32"), codes=prime)
+    for lv in range(3):
+        assert torch.equal(res.codes[lv][:, : prime[lv].shape[1]], prime[lv])
+    assert res.codes[2].shape[1] == 40
+
+
+def test_progress_reports_every_few_tokens() -> None:
+    seen: list[Progress] = []
+    run(SamplingParams(precision="fp32", progress_every=4), progress=seen.append)
+    top = [p for p in seen if p.level == 2]
+    assert top[-1].done == top[-1].total == 40
+    assert all(b.done - a.done <= 4 for a, b in zip(top, top[1:]) if b.done > a.done)
+    bottom = [p for p in seen if p.level == 0]
+    assert bottom[-1].done == bottom[-1].total == 640
+    assert bottom[-1].windows == (bottom[-1].window or 0) + 1 > 1
+    assert {p.stage for p in seen} == {"sample"}
+
+
+def test_cancel_stops_promptly_and_engine_is_reusable() -> None:
+    token = CancelToken()
+    calls = []
+
+    def progress(p: Progress) -> None:
+        calls.append(p)
+        if p.level == 1 and p.done >= 8:
+            token.cancel("user stopped")
+
+    with pytest.raises(Cancelled, match="user stopped"):
+        run(SamplingParams(precision="fp32", progress_every=1), progress=progress, cancel=token)
+    assert calls[-1].level == 1 and calls[-1].done == 8  # nothing after the cancel point
+    again = run(SamplingParams(precision="fp32"), cancel=CancelToken())
+    assert again.codes[0].shape == (1, 640)
+
+
+def test_cancel_from_another_thread() -> None:
+    token = CancelToken()
+    timer = threading.Timer(0.05, token.cancel)
+    timer.start()
+    with pytest.raises(Cancelled):
+        run(SamplingParams(precision="fp32"), samples=32 * 20000, cancel=token)
+    timer.join()
+
+
+def test_missing_prior_is_an_input_error() -> None:
+    with pytest.raises(InputError, match="no prior for level 1"):
+        sample_levels({2: ToyPrior(2, 16)}, GEO, empty(1), 32 * 40, [2, 1], SamplingParams())  # type: ignore[dict-item]
