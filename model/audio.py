@@ -40,13 +40,19 @@ WRITE_FORMATS = {".wav": "WAV", ".flac": "FLAC"}
 _PCM_SUBTYPES = {16: "PCM_16", 24: "PCM_24"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # eq=False: comparing arrays with == is ambiguous; compare .samples
 class Audio:
     """Decoded audio: ``samples`` is float32 ``(frames, channels)``; ``source`` names where it came from."""
 
     samples: np.ndarray  # (frames, channels) float32
     sample_rate: int
     source: str = "<memory>"
+
+    def __post_init__(self) -> None:
+        if self.samples.ndim != 2 or self.samples.dtype != np.float32:
+            raise ValueError(
+                f"Audio.samples must be float32 (frames, channels), got {self.samples.dtype} {self.samples.shape}"
+            )
 
     @property
     def frames(self) -> int:
