@@ -40,6 +40,7 @@ MAX_CHANNELS = 64  # guards against passing (channels, frames) by mistake
 RESAMPLE_QUALITY = "VHQ"
 WRITE_FORMATS = {".wav": "WAV", ".flac": "FLAC"}
 _PCM_SUBTYPES = {16: "PCM_16", 24: "PCM_24"}
+_ESTIMATED_LENGTH_FORMATS = {"MP3", "OGG"}
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: comparing arrays with == is ambiguous; compare .samples
@@ -134,7 +135,9 @@ def _decode(handle: BinaryIO, name: str, size: int, sample_rate: int | None, cha
         raise AudioError(f"{name}: file is empty (0 bytes)")
     try:
         with sf.SoundFile(handle) as snd:
-            declared = snd.frames
+            # Lossy streams (MP3, Ogg) only estimate their length (VBR MP3 without a Xing header), so a
+            # shorter read there is not evidence of damage; other formats state the exact frame count.
+            declared = 0 if snd.format in _ESTIMATED_LENGTH_FORMATS else snd.frames
             rate = int(snd.samplerate)
             samples = snd.read(dtype="float32", always_2d=True)  # (frames, channels)
             log = snd.extra_info

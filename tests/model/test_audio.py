@@ -275,3 +275,12 @@ def test_wrong_riff_total_alone_is_harmless(tmp_path: Path) -> None:
     assert audio.frames == 1000
     with pytest.raises(AudioError, match="truncated"):
         read_audio_bytes(_patch_wav_sizes(data, chunk=4000), name="cut.wav")  # promises 2000 frames, has 1000
+
+
+def test_cut_mp3_still_reads(tmp_path: Path) -> None:
+    # MP3 lengths are estimates (VBR without a Xing header), so a short read is not called damage
+    sf.write(tmp_path / "full.mp3", _tone(frames=44100, channels=1), 44100, format="MP3")
+    data = (tmp_path / "full.mp3").read_bytes()
+    (tmp_path / "cut.mp3").write_bytes(data[: len(data) * 2 // 3])
+    audio = read_audio(tmp_path / "cut.mp3")
+    assert 0 < audio.frames < 44100
