@@ -1,0 +1,86 @@
+"""Train the small VQ-VAE bundled as segue's demo model (model/assets/demo_model).
+
+Trains on songs from our own synthesiser (scripts/demo_synth.py, seeds 1000+), never on the demo
+clip itself, so the demo's reconstruction numbers are on held-out audio. CPU only, bf16 autocast.
+
+    python scripts/train_demo_vqvae.py --minutes 20 -o model/assets/demo_model
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import demo_synth  # noqa: E402
+
+from model.checkpoint.model_dir import save_component  # noqa: E402
+from model.train.data import AudioChunks, bandwidth  # noqa: E402
+from model.train.vqvae_trainer import TrainLog, VQVAETrainConfig, train_vqvae  # noqa: E402
+from model.vqvae import VQVAE, VQVAEConfig  # noqa: E402
+from model.vqvae.ema import make_codebook_emas  # noqa: E402
+
+DEMO_CONFIG = VQVAEConfig(
+    levels=3,
+    downs_t=(3, 2, 2),
+    strides_t=(2, 2, 2),
+    emb_width=32,
+    codebook_size=256,
+    width=32,
+    depth=2,
+    multipliers=(1, 1, 1),
+)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("-o", "--out", default="model/assets/demo_model")
+    ap.add_argument("--minutes", type=float, default=20.0, help="wall-clock training budget")
+    ap.add_argument("--songs", type=int, default=32)
+    ap.add_argument("--seconds", type=float, default=12.0)
+    ap.add_argument("--round-steps", type=int, default=100, help="steps between checkpoints")
+    args = ap.parse_args()
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(1000)
+    clips = [demo_synth.render(demo_synth.random_song(rng), args.seconds, 1000 + i) for i in range(args.songs)]
+    bw = bandwidth(clips)
+    vqvae = VQVAE(DEMO_CONFIG)
+    emas = make_codebook_emas(DEMO_CONFIG)
+    config = VQVAETrainConfig(
+        steps=args.round_steps, batch_size=4, sample_length=8192, lr=6e-4, warmup_steps=50,
+        precision="bf16", log_every=25,
+    )
+    chunks = AudioChunks(clips, config.sample_length, seed=0)
+    deadline = time.monotonic() + args.minutes * 60
+    history: list[TrainLog] = []
+    steps = 0
+    while time.monotonic() < deadline:
+        warm = config if steps == 0 else VQVAETrainConfig(**{**config.__dict__, "warmup_steps": 0})
+        logs = train_vqvae(vqvae, chunks, bw, warm, emas=emas, on_log=lambda line: print(line, flush=True))
+        steps += config.steps
+        history.extend(logs)
+        save_component(args.out, "vqvae", "vqvae", DEMO_CONFIG.to_dict(), vqvae.state_dict(), model_name="segue-demo")
+        record = {
+            "what": "segue demo VQ-VAE, trained by scripts/train_demo_vqvae.py on synthesised songs",
+            "steps": steps,
+            "songs": args.songs,
+            "seconds_per_song": args.seconds,
+            "train_config": {k: v for k, v in config.__dict__.items()},
+            "final": history[-1].__dict__ if history else None,
+            "bandwidth": bw.__dict__,
+        }
+        (Path(args.out) / "training.json").write_text(json.dumps(record, indent=2) + "\n")
+        print(f"saved after {steps} steps", flush=True)
+
+
+if __name__ == "__main__":
+    main()
