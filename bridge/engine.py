@@ -151,6 +151,7 @@ class JobEngine:
                 )
             self._check_admission(job.record.spec)
             record = job.record
+            record.spec = self._resolve(job_id, record.spec)  # seeds for a job journaled without them
             record.state, record.started, record.finished = JobState.QUEUED, None, None
             record.error_code = record.error_message = None
             record.results, record.attempts = (), record.attempts + 1

@@ -131,13 +131,14 @@ class Journal:
             self._transition(record.id, record.state, reason)
 
     def update_job(self, record: JobRecord, reason: str | None = None) -> None:
-        """Write the record's state, times, error and results, and log the state change."""
+        """Write the record's spec, state, times, error and results, and log the state change."""
         with self._lock, self._db:
             self._db.execute("BEGIN")
             cur = self._db.execute(
-                "UPDATE jobs SET state=?, started=?, finished=?, error_code=?, error_message=?,"
+                "UPDATE jobs SET spec=?, state=?, started=?, finished=?, error_code=?, error_message=?,"
                 " results=?, attempts=? WHERE id=?",
                 (
+                    json.dumps(record.spec.to_dict()),
                     record.state.value,
                     record.started,
                     record.finished,

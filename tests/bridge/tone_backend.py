@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from bridge.backend import Candidate, RunEvents
-from bridge.jobs import JobSpec
+from bridge.jobs import JobKind, JobSpec, Length, ProjectContext
 from model.errors import CheckpointError, InputError
 from model.progress import CancelToken, Progress, ProgressFn
 
@@ -81,3 +82,26 @@ class ToneBackend:
             Candidate(k, seeds[k], tone(seeds[k], spec.length_s, self.sample_rate), self.sample_rate)
             for k in range(spec.candidates)
         ]
+
+
+def spec(model: str = "tiny", *, client: str = "", priority: int = 0, seconds: float = 0.5, candidates: int = 1,
+         tag: str = "", sample_rate: int = 48000) -> JobSpec:
+    """A small ``generate`` job; ``tag`` goes into ``artist`` so tests can tell runs apart."""
+    return JobSpec(
+        kind=JobKind.GENERATE,
+        model=model,
+        length=Length(seconds=seconds),
+        project=ProjectContext(sample_rate=sample_rate, region_start_s=4.0, region_end_s=8.0),
+        candidates=candidates,
+        artist=tag,
+        client=client,
+        priority=priority,
+    )
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(0.005)
