@@ -103,14 +103,14 @@ class Dispatcher:
             return self._names.get(peer, peer)
 
     def handle(self, request: Request) -> Reply:
-        name = request.msg_type if isinstance(request.msg_type, str) else "unknown"
+        name = request.msg_type[:64] if isinstance(request.msg_type, str) and request.msg_type else "unknown"
         try:
             content = protocol.validate_request(name, request.content, len(request.buffers))
             if request.control and not protocol.REQUESTS[name].control:
                 raise ProtocolError("not_allowed", f"'{name}' is not served on the control socket")
             return _HANDLERS[name](self, request, content)
         except ProtocolError as exc:
-            return Reply.error(name if name in protocol.REQUESTS else "unknown", exc.code, exc.message)
+            return Reply.error(name, exc.code, exc.message)
         except SegueError as exc:
             code = exc.code if exc.code in protocol.ERROR_CODES else "bad_input"
             return Reply.error(name, code, str(exc))

@@ -2,7 +2,9 @@
 and sends replies; engine events go to every registered reply address.
 
 A client registers with ``/segue/hello`` (``reply_port``, optionally ``reply_host`` which must be the
-sender's own host); until then replies go to the datagram's source. Nothing is dropped silently: a
+sender's own host); until then replies go to the datagram's source. Any other request may carry
+``reply_port`` too (one-shot senders such as ``oscsend`` change source port every time): that reply goes
+to the sender's host at that port. Nothing is dropped silently: a
 datagram that is not OSC, or a message that is not a valid request, gets an error reply (request id
 ``""`` when none could be read). The only datagrams not answered come from senders outside
 ``osc_allowed_sources`` when the daemon listens beyond loopback (answering them would make the daemon a
@@ -104,6 +106,8 @@ class OscFrontEnd:
         except ProtocolError as exc:
             self._reply(source, "", Reply.error("unknown", exc.code, exc.message))
             return
+        if not messages:
+            self._reply(source, "", Reply.error("unknown", "bad_request", "the OSC bundle holds no message"))
         for message in messages:
             try:
                 req_id, msg_type, content = osc_wire.request_from(message)
@@ -112,6 +116,13 @@ class OscFrontEnd:
                 req_id = first if isinstance(first, (str, int)) and not isinstance(first, bool) else ""
                 self._reply(source, req_id, Reply.error(message.address.rsplit("/", 1)[-1][:64], exc.code, exc.message))
                 continue
+            reply_to = source
+            if msg_type != "hello" and "reply_port" in content:  # one-shot senders (oscsend) name a port
+                port = content.pop("reply_port")
+                if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+                    self._reply(source, req_id, Reply.error(msg_type, "bad_request", "reply_port must be 1..65535"))
+                    continue
+                reply_to = (source[0], port)
             request = Request(msg_type, content, (), peer=f"{source[0]}:{source[1]}", transport="osc")
             if msg_type == "hello":
                 error = self._register_check(source, content)
@@ -121,7 +132,7 @@ class OscFrontEnd:
             reply = self.dispatcher.handle(request)
             if msg_type == "hello" and reply.status == "ok":
                 self._register(source, content)
-            self._reply(source, req_id, reply)
+            self._reply(source, req_id, reply, reply_to)
 
     def _register_check(self, source: Address, content: dict[str, Any]) -> Reply | None:
         host = content.get("reply_host", source[0])
@@ -138,9 +149,9 @@ class OscFrontEnd:
             while len(self._clients) > self.config.max_osc_clients:
                 self._clients.popitem(last=False)
 
-    def _reply(self, source: Address, req_id: str | int, reply: Reply) -> None:
+    def _reply(self, source: Address, req_id: str | int, reply: Reply, reply_to: Address | None = None) -> None:
         with self._lock:
-            address = self._clients.get(source, source)
+            address = self._clients.get(source, source) if reply_to in (None, source) else reply_to
         msg_type = reply.msg_type[: -len("_reply")] if reply.msg_type.endswith("_reply") else reply.msg_type
         self._send(osc_wire.reply_datagrams(req_id, msg_type, reply.status, reply.content), address)
         if reply.shutdown:

@@ -91,9 +91,9 @@ class OscTransport:
                 seq, job_id, kind, part, parts = args[:5]
                 pairs = self._assemble(("event", (seq, job_id, kind)), part, parts, args[5:])
                 if pairs is not None:
-                    data = osc_wire.unflatten(pairs)
-                    when = data.pop("time", None)
-                    self._events.append({"seq": seq, "job_id": job_id, "type": kind, "time": when, "data": data})
+                    body = osc_wire.unflatten(pairs)
+                    when = body.pop("time", None)
+                    self._events.append({"seq": seq, "job_id": job_id, "type": kind, "time": when, "data": body})
 
     def _assemble(self, key: tuple[str, Any], part: int, parts: int, args: list[Any]) -> list[tuple[str, Any]] | None:
         got = self._parts.setdefault(key, {})
