@@ -97,6 +97,7 @@ class JobEngine:
         self.config = config or EngineConfig()
         self.backend, self.journal, self.store = backend, journal, store
         self.recovery: RecoveryReport = recover(journal, store)
+        _log_recovery(self.recovery)
         self._lock = threading.RLock()
         self._wake = threading.Condition(self._lock)
         self._jobs: dict[str, RunningJob] = {r.id: RunningJob(r) for r in journal.jobs()}
@@ -119,7 +120,11 @@ class JobEngine:
         job_id = uuid.uuid4().hex[:16]
         spec = self._resolve(job_id, spec)  # file I/O outside the lock
         with self._lock:
-            self._check_admission(spec)
+            try:
+                self._check_admission(spec)
+            except SegueError:
+                self.store.discard_inputs(job_id)
+                raise
             record = JobRecord(job_id, spec, JobState.QUEUED, time.time())
             self.journal.add_job(record)
             job = self._jobs[job_id] = RunningJob(record)
@@ -167,8 +172,9 @@ class JobEngine:
     def list_jobs(self, client: str | None = None, states: Iterable[JobState] | None = None) -> list[JobInfo]:
         wanted = None if states is None else frozenset(states)
         with self._lock:
+            positions = self._positions()
             return [
-                self._info(job)
+                self._info(job, positions)
                 for job in self._jobs.values()
                 if (client is None or job.record.spec.client == client) and (wanted is None or job.state in wanted)
             ]
@@ -182,7 +188,7 @@ class JobEngine:
 
     def events(self, job_id: str | None = None, after: int = 0) -> list[JobEvent]:
         """Stored events with ``seq > after`` (for a client that missed broadcasts)."""
-        self._hub.flush(1.0)
+        self._hub.flush(0.2)
         return self.journal.events(job_id, after)
 
     def subscribe(self, callback: Callable[[JobEvent], None]) -> Callable[[], None]:
@@ -222,6 +228,8 @@ class JobEngine:
             current = self._current
             if current is not None and current.token is not None and not self.config.finish_running_on_shutdown:
                 current.token.cancel(SHUTDOWN)
+                if current.state is JobState.LOADING:  # a model load cannot be cancelled; do not wait for it
+                    self.finish(current, JobState.INTERRUPTED, "interrupted", "the daemon shut down")
             self._stop_worker = True
             self._wake.notify_all()
         self._worker.join(max(0.0, deadline - time.monotonic()))
@@ -229,8 +237,8 @@ class JobEngine:
             with self._lock:
                 if self._current is not None and self._current.token is not None:
                     self._current.token.cancel(SHUTDOWN)
-            self._worker.join(max(1.0, deadline - time.monotonic()))
-        self._hub.close(max(1.0, deadline - time.monotonic()))
+            self._worker.join(max(0.2, deadline - time.monotonic()))
+        self._hub.close(max(0.5, deadline - time.monotonic()))
         self.journal.checkpoint()
 
     # -- used by the runner (worker thread) -----------------------------------------------------
@@ -399,10 +407,10 @@ class JobEngine:
             raise JobNotFound(f"no job with id {job_id!r}")
         return job
 
-    def _info(self, job: RunningJob) -> JobInfo:
+    def _info(self, job: RunningJob, positions: dict[str, tuple[int, float | None]] | None = None) -> JobInfo:
         position = eta = None
         if job.id in self._queue:
-            position, eta = self._positions()[job.id]
+            position, eta = (positions or self._positions())[job.id]
         elif job is self._current and job.state is JobState.RUNNING:
             eta = self.eta_running(job)
         r = job.record
@@ -426,6 +434,17 @@ class JobEngine:
             started=r.started,
             finished=r.finished,
         )
+
+
+def _log_recovery(report: RecoveryReport) -> None:
+    if report.temp_files_removed:
+        log.info("removed %d temp files of interrupted writes", len(report.temp_files_removed))
+    for job_id in report.interrupted:
+        log.warning("job %s was cut off when the daemon stopped; it is 'interrupted' (resubmit to run it)", job_id)
+    for job_id in report.completed + report.imported:
+        log.info("job %s found finished in the render store", job_id)
+    for job_id in report.missing:
+        log.warning("job %s is done but its files are gone from the render store", job_id)
 
 
 def _work_of(spec: JobSpec) -> float:

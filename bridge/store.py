@@ -71,6 +71,10 @@ class RenderStore:
         atomic_write_bytes(path, item.data)
         return item.with_path(str(path))
 
+    def discard_inputs(self, job_id: str) -> None:
+        """Remove a job's spooled inputs (a job refused after its bytes were spooled)."""
+        shutil.rmtree(self.inputs / _safe_id(job_id), ignore_errors=True)
+
     # -- renders --------------------------------------------------------------------------------
     def write_take(self, job_id: str, spec: JobSpec, take: Candidate, *, preview: bool = False) -> ResultFile:
         """Resample ``take`` to the job's output rate, write it and its sidecar; return the result."""

@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import soundfile as sf
 
 from bridge.engine import EngineClosed, EngineConfig, JobEngine
-from bridge.jobs import TERMINAL, EventType, JobEvent, JobNotFound, JobState, JobStateError
+from bridge.jobs import (
+    TERMINAL,
+    AudioInput,
+    EventType,
+    JobEvent,
+    JobKind,
+    JobNotFound,
+    JobState,
+    JobStateError,
+)
 from bridge.journal import Journal
 from bridge.store import RenderStore
 from tests.bridge.tone_backend import ToneBackend, spec, wait_until
@@ -168,3 +179,24 @@ def test_shutdown_can_let_the_running_job_finish(tmp_path: Path) -> None:
     wait_until(lambda: r.engine.status(job).state is JobState.RUNNING)
     r.engine.shutdown(5.0)
     assert r.engine.status(job).state is JobState.DONE
+
+
+def test_shutdown_does_not_wait_for_a_model_load(tmp_path: Path) -> None:
+    r = Rig(tmp_path, ToneBackend(load_s=3.0))
+    job = r.engine.submit(spec()).id
+    wait_until(lambda: r.engine.status(job).state is JobState.LOADING)
+    start = time.monotonic()
+    r.engine.shutdown(0.3)
+    assert time.monotonic() - start < 1.5
+    assert r.engine.status(job).state is JobState.INTERRUPTED
+
+
+def test_client_bytes_are_spooled_and_journaled_as_paths(rig: Rig) -> None:
+    job = replace(spec(), kind=JobKind.CONTINUE, region=AudioInput(data=b"RIFF-region", format="wav"))
+    info = rig.engine.submit(job)
+    stored = rig.journal.job(info.id)
+    assert stored is not None and stored.spec.region is not None and stored.spec.region.data is None
+    assert Path(stored.spec.region.path or "").read_bytes() == b"RIFF-region"
+    rig.wait_done(info.id)
+    assert rig.backend.runs[0].region == stored.spec.region
+    assert [j.id for j in rig.engine.list_jobs(client="")] == [info.id] and rig.engine.list_jobs(client="x") == []
