@@ -42,6 +42,7 @@ from bridge.journal import JobRecord, Journal
 from bridge.recovery import RecoveryReport, recover
 from bridge.store import RenderStore
 from model.errors import ConfigError, SegueError
+from model.progress import CancelToken
 
 log = logging.getLogger(__name__)
 
@@ -252,11 +253,13 @@ class JobEngine:
         code: str | None = None,
         message: str | None = None,
         results: tuple[ResultFile, ...] = (),
+        run: CancelToken | None = None,
     ) -> None:
-        """Move ``job`` to an end state, journal it and tell the clients (caller holds the lock or is the worker)."""
+        """Move ``job`` to an end state, journal it and tell the clients. ``run``: the token of the run
+        that reports, so a run that was cut off (and maybe resubmitted since) cannot end the new one."""
         with self._lock:
             record = job.record
-            if record.state not in ACTIVE:
+            if record.state not in ACTIVE or (run is not None and job.token is not run):
                 return  # already ended (e.g. cancelled while its model loaded)
             record.state, record.finished = state, time.time()
             record.error_code, record.error_message, record.results = code, message, results
@@ -270,10 +273,10 @@ class JobEngine:
             elif state is JobState.INTERRUPTED:
                 self.emit(job.id, EventType.INTERRUPTED, {"reason": message})
 
-    def set_state(self, job: RunningJob, state: JobState, reason: str) -> bool:
+    def set_state(self, job: RunningJob, state: JobState, reason: str, run: CancelToken | None = None) -> bool:
         """Journal a running state; ``False`` if the job already ended (cancelled while loading)."""
         with self._lock:
-            if job.state not in ACTIVE:
+            if job.state not in ACTIVE or (run is not None and job.token is not run):
                 return False
             job.record.state = state
             if state is JobState.RUNNING:

@@ -91,7 +91,7 @@ class Runner:
             if job.state is JobState.LOADING:
                 engine.emit(job.id, EventType.LOADING_MODEL, {"model": spec.model})
                 self._load(spec.model, job)
-                if not engine.set_state(job, JobState.RUNNING, "model loaded"):
+                if not engine.set_state(job, JobState.RUNNING, "model loaded", token):
                     return  # cancelled while the model loaded
             engine.store.clear(job.id)
             takes = engine.backend.run(spec, _Events(self, job), token)
@@ -104,17 +104,17 @@ class Runner:
             engine.store.finish(job.id, spec, results)
             if job.run_started is not None:
                 engine.record_throughput(job, time.monotonic() - job.run_started)
-            engine.finish(job, JobState.DONE, results=results)
+            engine.finish(job, JobState.DONE, results=results, run=token)
         except Cancelled:
             if token.reason == SHUTDOWN:
-                engine.finish(job, JobState.INTERRUPTED, "interrupted", "the daemon shut down while this job ran")
+                engine.finish(job, JobState.INTERRUPTED, "interrupted", "the daemon shut down while this job ran", run=token)
             else:
-                engine.finish(job, JobState.CANCELLED, "cancelled", token.reason)
+                engine.finish(job, JobState.CANCELLED, "cancelled", token.reason, run=token)
         except SegueError as exc:
-            engine.finish(job, JobState.FAILED, exc.code, str(exc))
+            engine.finish(job, JobState.FAILED, exc.code, str(exc), run=token)
         except Exception as exc:
             log.exception("job %s failed", job.id)
-            engine.finish(job, JobState.FAILED, "internal", f"{type(exc).__name__}: {exc}")
+            engine.finish(job, JobState.FAILED, "internal", f"{type(exc).__name__}: {exc}", run=token)
 
     def model_task(self, kind: str, name: str) -> None:
         if kind == "load":

@@ -200,3 +200,15 @@ def test_client_bytes_are_spooled_and_journaled_as_paths(rig: Rig) -> None:
     rig.wait_done(info.id)
     assert rig.backend.runs[0].region == stored.spec.region
     assert [j.id for j in rig.engine.list_jobs(client="")] == [info.id] and rig.engine.list_jobs(client="x") == []
+
+
+def test_cancel_during_load_then_resubmit_runs_once(rig: Rig) -> None:
+    rig.backend.load_s = 0.3
+    job = rig.engine.submit(spec()).id
+    wait_until(lambda: rig.engine.status(job).state is JobState.LOADING)
+    assert rig.engine.cancel(job).state is JobState.CANCELLED  # at once: no model code of it ran
+    rig.engine.resubmit(job)  # while the first load is still going on
+    rig.wait_done(job)
+    assert rig.engine.status(job).state is JobState.DONE and len(rig.backend.runs) == 1
+    types = [e.type for e in rig.of(job)]
+    assert types.count(EventType.RESULT_READY) == 1 and types.count(EventType.CANCELLED) == 1
