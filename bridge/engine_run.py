@@ -118,6 +118,9 @@ class Runner:
 
     def model_task(self, kind: str, name: str) -> None:
         if kind == "load":
+            if name in self.engine.backend.loaded():
+                self.engine.model_changed(name, None)
+                return
             try:
                 self._load(name, None)
             except Exception:

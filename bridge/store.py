@@ -88,8 +88,9 @@ class RenderStore:
         if samples.ndim != 2 or samples.shape[0] == 0:
             raise AudioError(f"{path}: the model returned no audio for candidate {take.index}")
         audio = Audio(samples, take.sample_rate).resampled(spec.sample_rate)
-        # 32-bit float cannot go into FLAC: fall back to 24-bit integer there.
-        bits = 24 if spec.output.container == "flac" and spec.output.bit_depth == 32 else spec.output.bit_depth
+        bits = spec.output.bit_depth or spec.project.bit_depth  # output's if it names one, else the project's
+        if spec.output.container == "flac" and bits == 32:
+            bits = 24  # FLAC cannot store float
         written = write_audio(path, audio.samples, audio.sample_rate, bits=bits)
         result = ResultFile(
             path=str(path),

@@ -79,6 +79,7 @@ def test_job_renders_takes_with_events_in_order(rig: Rig) -> None:
     states = [s for s, _, _ in rig.journal.transitions(info.id)]
     assert states == [JobState.QUEUED, JobState.LOADING, JobState.RUNNING, JobState.DONE]
     assert [e.seq for e in rig.engine.events(info.id)] == [e.seq for e in rig.of(info.id)]
+    assert rig.backend.threads == {"segue-worker"}
 
 
 def test_progress_is_throttled_but_steady(tmp_path: Path) -> None:

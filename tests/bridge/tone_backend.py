@@ -39,6 +39,7 @@ class ToneBackend:
     fail: str | None = None  # "load", "run" (user error) or "crash" (internal error)
     gate: threading.Event | None = None
     runs: list[JobSpec] = field(default_factory=list)
+    threads: set[str] = field(default_factory=set)  # names of the threads that ran model code
     _loaded: set[str] = field(default_factory=set)
 
     def models(self) -> list[str]:
@@ -48,6 +49,7 @@ class ToneBackend:
         return sorted(self._loaded)
 
     def load(self, name: str, progress: ProgressFn) -> None:
+        self.threads.add(threading.current_thread().name)
         steps = 5
         for i in range(steps):
             time.sleep(self.load_s / steps)
@@ -61,6 +63,7 @@ class ToneBackend:
 
     def run(self, spec: JobSpec, events: RunEvents, cancel: CancelToken) -> list[Candidate]:
         self.runs.append(spec)
+        self.threads.add(threading.current_thread().name)
         while self.gate is not None and not self.gate.wait(0.01):
             cancel.raise_if_cancelled()
         if self.fail == "run":
