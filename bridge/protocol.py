@@ -14,6 +14,7 @@ maximum length, for numbers the inclusive range.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +49,7 @@ ERROR_CODES: dict[str, str] = {
     "bad_config": "the model or daemon configuration is invalid",
     "bad_checkpoint": "a model checkpoint is missing or corrupt",
     "bad_codes": "a codes file is missing or does not fit the model",
+    "bad_journal": "the daemon's job journal cannot be read or written",
     "not_allowed": "the request is not allowed on this socket or transport",
     "shutting_down": "the daemon is shutting down and takes no new work",
     "internal": "a bug in the daemon; the message says where",
@@ -118,12 +120,12 @@ REQUESTS: dict[str, Message] = {
                 Field("reply_host", "str", max=255, doc="OSC only: where replies and events go (default: sender)"),
                 Field("reply_port", "int", min=1, max=65535, doc="OSC only: port for replies and events"),
             ),
-            reply="protocol_version, daemon_version, capabilities, models, limits",
+            reply="protocol_version, daemon_version, capabilities (list), models (as list_models), limits",
             control=True,
         ),
-        Message("list_models", (), reply="models: list of {name, state, levels, sample_rate}"),
-        Message("load_model", (_MODEL,), reply="model: {name, state}; state is 'loading' until loaded"),
-        Message("unload_model", (_MODEL,), reply="model: {name, state}"),
+        Message("list_models", (), reply="models: list of {name, state (available, loading, loaded, failed), error}"),
+        Message("load_model", (_MODEL,), reply="model: {name, state, error}; state is 'loading' until the model is in memory"),
+        Message("unload_model", (_MODEL,), reply="model: {name, state, error}"),
         Message(
             "submit",
             (
@@ -314,7 +316,7 @@ def _field_table(fields: tuple[Field, ...]) -> list[str]:
         return ["No fields.", ""]
     rows = ["| field | type | required | default | limit | meaning |", "|---|---|---|---|---|---|"]
     for f in fields:
-        default = "" if f.default is None else f"`{f.default}`"
+        default = "" if f.default is None else f"`{json.dumps(f.default)}`"
         rows.append(
             f"| `{f.name}` | {f.type} | {'yes' if f.required else 'no'} | {default} | {f.limit} | {f.doc} |"
         )

@@ -15,6 +15,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
@@ -84,14 +85,17 @@ class Server:
     def wait(self, timeout: float | None = None) -> bool:
         return self._stop.wait(timeout)
 
-    def run(self) -> None:
-        self.startup()
+    def run(self, ready: Callable[[Server], None] | None = None) -> None:
+        """Install SIGINT/SIGTERM handlers (main thread only), start up, call ``ready``, wait, shut down."""
         in_main = threading.current_thread() is threading.main_thread()
         previous = {}
         if in_main:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 previous[sig] = signal.signal(sig, self._on_signal)
         try:
+            self.startup()
+            if ready is not None:
+                ready(self)
             while not self._stop.wait(0.2):
                 pass
         finally:
