@@ -213,3 +213,28 @@ def test_cancel_during_load_then_resubmit_runs_once(rig: Rig) -> None:
     assert rig.engine.status(job).state is JobState.DONE and len(rig.backend.runs) == 1
     types = [e.type for e in rig.of(job)]
     assert types.count(EventType.RESULT_READY) == 1 and types.count(EventType.CANCELLED) == 1
+
+
+def test_a_failing_subscriber_does_not_stop_the_others(rig: Rig) -> None:
+    def broken(event: JobEvent) -> None:
+        raise RuntimeError("subscriber bug")
+
+    rig.engine.subscribe(broken)
+    late: list[JobEvent] = []
+    unsubscribe = rig.engine.subscribe(late.append)
+    job = rig.engine.submit(spec()).id
+    rig.wait_done(job)
+    assert rig.of(job)[-1].type is EventType.RESULT_READY and late[-1].type is EventType.RESULT_READY
+    unsubscribe()
+    count = len(late)
+    other = rig.engine.submit(spec()).id
+    rig.wait_done(other)
+    assert len(late) == count
+
+
+def test_progress_keeps_coming_while_the_model_loads(rig: Rig) -> None:
+    rig.backend.load_s = 1.0
+    job = rig.engine.submit(spec()).id
+    rig.wait_done(job)
+    loading = [e for e in rig.of(job) if e.type is EventType.PROGRESS and e.data["stage"] == "load"]
+    assert len(loading) >= 2 and loading[-1].data["tokens_total"] == 5
