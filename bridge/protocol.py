@@ -182,7 +182,7 @@ EVENTS: dict[str, str] = {
     "failed": "code, message",
     "cancelled": "reason",
     "interrupted": "reason (the daemon stopped; resubmit to take it up again)",
-    "heartbeat": "daemon heartbeat, once per second: queued, running",
+    "heartbeat": "ZeroMQ only: topic daemon, seq 0, no data, once per heartbeat interval (1 s)",
 }
 
 
