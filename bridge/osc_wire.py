@@ -163,29 +163,41 @@ def _build(address: str, head: list[Any], pairs: list[tuple[str, Any]]) -> bytes
     return b.build().dgram
 
 
-def _pair_size(key: str, value: Any) -> int:
-    return len(_build("/", [], [(key, value)])) - 4  # minus the "/" address and "," type tag padding
+def _pad4(n: int) -> int:
+    return (n + 3) & ~3
+
+
+def _arg_size(value: Any) -> int:
+    """Bytes ``value`` takes in a message body, as ``_add`` encodes it."""
+    if isinstance(value, bool):
+        return 0  # T / F live in the type tags only
+    if isinstance(value, int):
+        return 4 if -(2**31) <= value < 2**31 else 8
+    if isinstance(value, float):
+        return 8 if abs(value) >= 1e6 else 4
+    return _pad4(len(str(value).encode("utf-8")) + 1)
+
+
+def _size(address: str, args: list[Any]) -> int:
+    return _pad4(len(address.encode("utf-8")) + 1) + _pad4(len(args) + 2) + sum(_arg_size(a) for a in args)
 
 
 def encode(address: str, head: list[Any], content: dict[str, Any], limit: int = OSC_MAX_MESSAGE) -> list[bytes]:
     """Datagrams of at most ``limit`` bytes: ``head + [part, parts]`` then key/value pairs."""
-    base = len(_build(address, head + [0, 0], [])) + 16  # room for type-tag growth
-    budget = limit - base
+    head_args = head + [0, 0]
     chunks: list[list[tuple[str, Any]]] = [[]]
-    used = 0
+    args = list(head_args)
     for key, value in flatten(content):
-        size = _pair_size(key, value)
-        if size > budget:  # one value alone is too big: shorten the text
-            value = str(value)[: max(0, budget - len(key) - 24)] + "…"
-            size = _pair_size(key, value)
-            while size > budget and value:
-                value = value[:-8]
-                size = _pair_size(key, value)
-        if used + size > budget and chunks[-1]:
+        if _size(address, head_args + [key, value]) > limit:  # one value alone is too big: shorten the text
+            value = str(value)
+            while value and _size(address, head_args + [key, value + "…"]) > limit:
+                value = value[: max(0, len(value) - max(8, len(value) // 8))]
+            value += "…"
+        if _size(address, args + [key, value]) > limit and chunks[-1]:
             chunks.append([])
-            used = 0
+            args = list(head_args)
         chunks[-1].append((key, value))
-        used += size
+        args += [key, value]
     return [_build(address, head + [i, len(chunks)], chunk) for i, chunk in enumerate(chunks)]
 
 

@@ -85,3 +85,13 @@ def test_a_huge_value_is_shortened_not_sent_oversize() -> None:
     pairs = [p for d in datagrams for p in zip(OscMessage(d).params[5::2], OscMessage(d).params[6::2])]
     message = osc_wire.unflatten(pairs)["message"]
     assert 1000 < len(message) < 1400 and message.endswith("…")
+
+
+def test_osc_size_model_is_exact() -> None:
+    import random
+
+    rng = random.Random(0)
+    choices = [1, 2**40, 1.5, 1e9, "x" * 7, "é" * 3, "", True, False]
+    for _ in range(200):
+        args = [rng.choice(choices) for _ in range(rng.randint(0, 20))]
+        assert len(osc_wire._build("/segue/reply", args, [])) == osc_wire._size("/segue/reply", args)
