@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from bridge.engine import EngineConfig
 from bridge.server import Server
 from plugin_host.client import RemoteError, SegueClient
 from tests.bridge.daemon_rig import TRANSPORTS, connect, rig_config, running_daemon
@@ -183,6 +185,37 @@ def test_resubmit_a_job_cancelled_while_running(client: SegueClient) -> None:
     with pytest.raises(RemoteError) as err:
         client.resubmit(job["id"])  # done jobs cannot be resubmitted
     assert err.value.code == "bad_state"
+
+
+def test_resubmit_a_job_cancelled_before_it_ran(client: SegueClient) -> None:
+    job = client.submit(kind="generate", model="tiny", length_s=0.5, seeds=[4])
+    client.cancel(job["id"])
+    if _events_until(client, job["id"], {"cancelled", "result_ready"})[-1]["type"] == "cancelled":
+        client.resubmit(job["id"])
+        assert _events_until(client, job["id"], {"result_ready"})[-1]["data"]["results"][0]["seed"] == 4
+    assert client.status(job["id"])["state"] == "done"
+
+
+def test_full_queue_answers_busy(tmp_path: Path, roots: Path) -> None:
+    gate = threading.Event()
+    with running_daemon(tmp_path / "busy", rig_config(roots), ToneBackend(gate=gate),
+                        EngineConfig(queue_limit=1)) as server:
+        for transport in TRANSPORTS:
+            c = connect(server, transport)
+            c.hello()
+            running = c.submit(kind="generate", model="tiny", length_s=0.2)["id"]
+            deadline = time.monotonic() + 5
+            while c.status(running)["state"] not in ("loading", "running"):  # held at the gate
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            waiting = c.submit(kind="generate", model="tiny", length_s=0.2)["id"]
+            with pytest.raises(RemoteError) as err:
+                c.submit(kind="generate", model="tiny", length_s=0.2)
+            assert err.value.code == "busy" and "limit is 1" in err.value.message
+            c.cancel(waiting)
+            c.cancel(running)
+            c.wait_for(running, {"cancelled"})
+            c.close()
 
 
 def test_shutdown_request_stops_the_daemon(tmp_path: Path, roots: Path) -> None:
