@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
@@ -33,6 +34,7 @@ from bridge.security import Guard, TooLarge
 from model.errors import SegueError
 
 log = logging.getLogger("segue.bridge")
+MAX_PEERS = 4096  # client names remembered (oldest forgotten first)
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,7 @@ class Dispatcher:
         self.config = config
         self.guard = Guard(config)
         self.on_shutdown = on_shutdown
-        self._names: dict[str, str] = {}  # peer -> client name from hello
+        self._names: OrderedDict[str, str] = OrderedDict()  # peer -> client name from hello (newest last)
         self._lock = threading.Lock()
 
     def client_name(self, peer: str) -> str:
@@ -198,7 +200,10 @@ def _hello(d: Dispatcher, r: Request, c: dict[str, Any]) -> Reply:
         )
     if c.get("client"):
         with d._lock:
+            d._names.pop(r.peer, None)
             d._names[r.peer] = c["client"]
+            while len(d._names) > MAX_PEERS:
+                d._names.popitem(last=False)
     caps = ["continue", "generate", "prime", "upsample", "preview", "cancel", "resubmit", "length_bars"]
     if r.transport == "zmq":
         caps += ["audio_frames", "curve" if d.config.keys_dir else "loopback"]
