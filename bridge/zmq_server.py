@@ -38,7 +38,8 @@ class ZmqFrontEnd:
     def __init__(self, config: BridgeConfig, dispatcher: Dispatcher, context: zmq.Context | None = None) -> None:
         self.config = config
         self.dispatcher = dispatcher
-        self.context = context or zmq.Context.instance()
+        self._own_context = context is None  # its own context, so each daemon has its own ZAP handler
+        self.context = context or zmq.Context()
         self.session = uuid.uuid4().hex
         self.addresses: dict[str, str] = {}
         self._stop = threading.Event()
@@ -81,6 +82,7 @@ class ZmqFrontEnd:
         self._sockets["pull"] = pull
         self._push = self.context.socket(zmq.PUSH)
         self._push.linger = 0
+        self._push.sndhwm = 100_000
         self._push.connect(self._inproc)
         self._threads = [
             threading.Thread(target=self._serve_requests, name="zmq-requests", daemon=True),
@@ -103,6 +105,8 @@ class ZmqFrontEnd:
         if self._auth is not None:
             self._auth.stop()
             self._auth = None
+        if self._own_context:
+            self.context.term()
 
     def publish(self, event: JobEvent) -> None:
         """Queue ``event`` for the PUB socket; safe from any thread."""
@@ -111,8 +115,12 @@ class ZmqFrontEnd:
     def _publish_raw(self, topic: str, content: dict[str, Any]) -> None:
         frames = [topic.encode("utf-8"), json.dumps(content, allow_nan=False).encode("utf-8")]
         with self._push_lock:
-            if self._push is not None:
-                self._push.send_multipart(frames)
+            if self._push is None:
+                return
+            try:  # never block the engine's event thread: a dropped event is still in the journal
+                self._push.send_multipart(frames, zmq.NOBLOCK)
+            except zmq.Again:
+                log.warning("event queue to the PUB socket is full; event %s dropped", content.get("seq"))
 
     # --- loops --------------------------------------------------------------------------------------
     def _serve_requests(self) -> None:
