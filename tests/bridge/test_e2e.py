@@ -226,3 +226,14 @@ def test_shutdown_request_stops_the_daemon(tmp_path: Path, roots: Path) -> None:
             c.shutdown()
             assert server.wait(2.0)
             c.close()
+
+
+@pytest.mark.parametrize("kind", ["prime", "upsample"])
+def test_prime_and_upsample_carry_their_inputs(client: SegueClient, roots: Path, kind: str) -> None:
+    (roots / "take.codes.npz").write_bytes(b"PK\x03\x04 codes")
+    inputs = {"region": {"path": str(roots / "take.wav")}} if kind == "prime" else {
+        "codes": {"path": str(roots / "take.codes.npz"), "format": "codes"}}
+    job = client.submit(kind=kind, model="tiny", length_s=0.5, stems=[{"path": str(roots / "take.wav"), "label": "drums"}],
+                        **inputs)
+    assert job["kind"] == kind
+    assert _events_until(client, job["id"], {"result_ready", "failed"})[-1]["type"] == "result_ready"

@@ -56,6 +56,14 @@ def test_region_as_binary_frame_and_inline_result(client: SegueClient) -> None:
     assert rate == 44100 and len(audio) == 22050
 
 
+def test_midi_and_stems_as_frames(client: SegueClient) -> None:
+    midi = b"MThd\0\0\0\6\0\0\0\1\0\x60"
+    job = client.submit((_wav_bytes(), midi, _wav_bytes()), kind="continue", model="tiny", length_s=0.3,
+                        region={"buffer": 0, "format": "wav"}, midi={"buffer": 1, "format": "mid"},
+                        stems=[{"buffer": 2, "format": "wav", "label": "bass"}])
+    assert client.wait_for(job["id"], {"result_ready", "failed"})["type"] == "result_ready"
+
+
 def test_buffer_index_must_name_a_frame(client: SegueClient) -> None:
     with pytest.raises(RemoteError) as err:
         client.submit((), kind="continue", model="tiny", length_s=0.5, region={"buffer": 0})
