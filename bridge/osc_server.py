@@ -8,7 +8,8 @@ to the sender's host at that port. Nothing is dropped silently: a
 datagram that is not OSC, or a message that is not a valid request, gets an error reply (request id
 ``""`` when none could be read). The only datagrams not answered come from senders outside
 ``osc_allowed_sources`` when the daemon listens beyond loopback (answering them would make the daemon a
-reflector); they are logged. Requests never block: the dispatcher's engine calls return at once.
+reflector), and ``/segue/reply`` or ``/segue/event`` messages sent to the daemon (answering those could
+loop forever); both are logged. Requests never block: the dispatcher's engine calls return at once.
 """
 
 from __future__ import annotations
@@ -109,6 +110,11 @@ class OscFrontEnd:
         if not messages:
             self._reply(source, "", Reply.error("unknown", "bad_request", "the OSC bundle holds no message"))
         for message in messages:
+            if message.address in (osc_wire.REPLY, osc_wire.EVENT):
+                # a reply or event sent back to us (a client that registered the daemon's own port, or two
+                # daemons pointed at each other): answering it would start an endless ping-pong
+                log.warning("osc %s from %s ignored: replies and events are not requests", message.address, source)
+                continue
             try:
                 req_id, msg_type, content = osc_wire.request_from(message)
             except ProtocolError as exc:
@@ -138,6 +144,8 @@ class OscFrontEnd:
         host = content.get("reply_host", source[0])
         if host != source[0] and not (is_loopback(str(host)) and is_loopback(source[0])):
             return Reply.error("hello", "not_allowed", f"reply_host {host!r} must be the sender's own address {source[0]}")
+        if self.address is not None and content.get("reply_port") == self.address[1]:
+            return Reply.error("hello", "not_allowed", f"reply_port {self.address[1]} is the daemon's own port")
         return None
 
     def _register(self, source: Address, content: dict[str, Any]) -> None:

@@ -112,3 +112,16 @@ def test_open_osc_ignores_unlisted_senders(tmp_path: Path) -> None:
         assert server.osc is not None
         assert server.osc._allowed("192.0.2.7") and server.osc._allowed("127.0.0.1")
         assert not server.osc._allowed("198.51.100.1")
+
+
+def test_replies_sent_to_the_daemon_do_not_loop(daemon: Server) -> None:
+    port = _osc_port(daemon)
+    c = SegueClient.over_osc("127.0.0.1", port)
+    reply = c.transport.request("hello", {"protocol_version": "1.0", "reply_port": port})
+    assert reply.status == "error" and reply.content["code"] == "not_allowed"
+    c.transport.send_raw(osc_wire.request_datagram("list_models", "r", {"reply_port": port}))  # mails itself
+    c.transport.send_raw(osc_wire.reply_datagrams("r", "status", "ok", {})[0])  # a stray reply
+    with pytest.raises(TimeoutError):
+        c.transport.receive_reply(0.3)  # neither is answered...
+    assert c.transport.request("list_models", {}).status == "ok"  # ...and the daemon keeps serving
+    c.close()
