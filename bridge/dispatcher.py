@@ -154,7 +154,7 @@ class Dispatcher:
             time_signature=(signature[0], signature[1]),
         )
         o = c.get("output", {})
-        output = OutputFormat(o.get("sample_rate"), o.get("bit_depth", 24), o.get("container", "wav"))
+        output = OutputFormat(o.get("sample_rate"), o.get("bit_depth"), o.get("container", "wav"))
         spec = JobSpec(
             kind=kind,
             model=c["model"],

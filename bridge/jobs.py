@@ -248,14 +248,14 @@ class Length:
 
 @dataclass(frozen=True)
 class OutputFormat:
-    """Rendered files: ``sample_rate`` None means the project's rate; ``bit_depth`` 16, 24 or 32 (float)."""
+    """Rendered files: ``sample_rate`` / ``bit_depth`` None mean the project's; bit depth 16, 24 or 32 (float)."""
 
     sample_rate: int | None = None
-    bit_depth: int = 24
+    bit_depth: int | None = None
     container: str = "wav"
 
     def __post_init__(self) -> None:
-        if self.bit_depth not in (16, 24, 32):
+        if self.bit_depth is not None and self.bit_depth not in (16, 24, 32):
             raise InputError(f"output bit_depth {self.bit_depth} is not one of 16, 24, 32")
         if self.sample_rate is not None and not 8000 <= self.sample_rate <= 192000:
             raise InputError(f"output sample_rate {self.sample_rate} is outside 8000..192000 Hz")
@@ -267,10 +267,10 @@ class OutputFormat:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> OutputFormat:
-        sr = d.get("sample_rate")
+        sr, bits = d.get("sample_rate"), d.get("bit_depth")
         return cls(
             sample_rate=None if sr is None else int(sr),
-            bit_depth=int(d.get("bit_depth", 24)),
+            bit_depth=None if bits is None else int(bits),
             container=str(d.get("container", "wav")),
         )
 

@@ -101,7 +101,7 @@ OBJECTS: dict[str, tuple[Field, ...]] = {
     ),
     "Output": (
         Field("sample_rate", "int", min=8000, max=192000, doc="default: the project's"),
-        Field("bit_depth", "int", default=24, min=16, max=32, doc="16, 24 or 32 (float)"),
+        Field("bit_depth", "int", min=16, max=32, doc="16, 24 or 32 (float); default: the project's"),
         Field("container", "str", default="wav", max=8, doc="wav or flac"),
     ),
 }

@@ -237,3 +237,16 @@ def test_prime_and_upsample_carry_their_inputs(client: SegueClient, roots: Path,
                         **inputs)
     assert job["kind"] == kind
     assert _events_until(client, job["id"], {"result_ready", "failed"})[-1]["type"] == "result_ready"
+
+
+def test_output_format_defaults_to_the_project(client: SegueClient) -> None:
+    project = {"sample_rate": 22050, "bit_depth": 16}
+    job = client.submit(kind="generate", model="tiny", length_s=0.3, project=project)
+    result = _events_until(client, job["id"], {"result_ready"})[-1]["data"]["results"][0]
+    info = sf.info(result["path"])
+    assert (info.samplerate, info.subtype) == (22050, "PCM_16")
+    job = client.submit(kind="generate", model="tiny", length_s=0.3, project=project,
+                        output={"sample_rate": 48000, "bit_depth": 24})
+    result = _events_until(client, job["id"], {"result_ready"})[-1]["data"]["results"][0]
+    info = sf.info(result["path"])
+    assert (info.samplerate, info.subtype) == (48000, "PCM_24")
