@@ -9,7 +9,8 @@ Rules (user-facing summary in docs/formats.md):
 - Channel conversion (``channels=``): N -> 1 is the mean of the channels (no +3 dB pan law, so a
   full-scale mono file read as stereo and mixed back is unchanged); 1 -> N duplicates. Anything else
   (6 -> 2, ...) is refused rather than guessed.
-- Files that are missing, not audio, truncated, empty, have NaN/inf samples or an absurd sample
+- Files that are missing, not audio, truncated (a WAV/AIFF header that promises more audio than the
+  file holds; streaming writers' "unknown length" sizes are accepted), empty, have NaN/inf samples or an absurd sample
   rate raise ``AudioError`` naming the file and the problem.
 - Writing: ``bits=32`` writes 32-bit float WAV exactly as given (values beyond [-1, 1] are kept,
   float WAV can hold them). ``bits=16/24`` write integer PCM (WAV or FLAC): samples are clipped to
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -38,15 +40,22 @@ MAX_CHANNELS = 64  # guards against passing (channels, frames) by mistake
 RESAMPLE_QUALITY = "VHQ"
 WRITE_FORMATS = {".wav": "WAV", ".flac": "FLAC"}
 _PCM_SUBTYPES = {16: "PCM_16", 24: "PCM_24"}
+_ESTIMATED_LENGTH_FORMATS = {"MP3", "OGG"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # eq=False: comparing arrays with == is ambiguous; compare .samples
 class Audio:
     """Decoded audio: ``samples`` is float32 ``(frames, channels)``; ``source`` names where it came from."""
 
     samples: np.ndarray  # (frames, channels) float32
     sample_rate: int
     source: str = "<memory>"
+
+    def __post_init__(self) -> None:
+        if self.samples.ndim != 2 or self.samples.dtype != np.float32:
+            raise ValueError(
+                f"Audio.samples must be float32 (frames, channels), got {self.samples.dtype} {self.samples.shape}"
+            )
 
     @property
     def frames(self) -> int:
@@ -126,7 +135,9 @@ def _decode(handle: BinaryIO, name: str, size: int, sample_rate: int | None, cha
         raise AudioError(f"{name}: file is empty (0 bytes)")
     try:
         with sf.SoundFile(handle) as snd:
-            declared = snd.frames
+            # Lossy streams (MP3, Ogg) only estimate their length (VBR MP3 without a Xing header), so a
+            # shorter read there is not evidence of damage; other formats state the exact frame count.
+            declared = 0 if snd.format in _ESTIMATED_LENGTH_FORMATS else snd.frames
             rate = int(snd.samplerate)
             samples = snd.read(dtype="float32", always_2d=True)  # (frames, channels)
             log = snd.extra_info
@@ -152,9 +163,7 @@ def _check_decoded(name: str, samples: np.ndarray, rate: int, declared: int, log
         raise AudioError(
             f"{name}: sample rate {rate} Hz is outside the supported {MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz"
         )
-    # WAV/AIFF: libsndfile shortens the stream silently and logs "data : N (should be M)" when the
-    # header promises more bytes than the file holds; compressed formats read fewer frames than declared.
-    if "(should be" in log or samples.shape[0] < declared:
+    if _header_promises_more(log) or samples.shape[0] < declared:
         raise AudioError(
             f"{name}: file is truncated (header promises more audio than the file holds; "
             f"{samples.shape[0]} frames readable)"
@@ -169,6 +178,25 @@ def _check_decoded(name: str, samples: np.ndarray, rate: int, declared: int, log
             f"{name}: contains {bad} NaN or infinite sample values (first at frame {first}, "
             f"{first / rate:.3f} s)"
         )
+
+
+# libsndfile logs "data : N (should be M)" (WAV) or "SSND : N (should be M)" (AIFF) when the audio chunk's
+# header size disagrees with the bytes present, and then reads what is there.
+_CHUNK_SIZE_LOG = re.compile(r"^\s*(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
+# Sizes written by streaming writers (e.g. ffmpeg to a pipe) that cannot seek back to fix the header:
+# such files are complete, the header just does not know the length.
+_UNKNOWN_SIZES = {0xFFFFFFFF, 0x7FFFFFFF, 0x7FFFF000}
+
+
+def _header_promises_more(log: str) -> bool:
+    """True if a WAV/AIFF header declares more audio bytes than the file holds (a cut-off file).
+
+    Only the audio chunk counts: a wrong RIFF/FORM total alone is harmless and common.
+    """
+    for declared, present in _CHUNK_SIZE_LOG.findall(log):
+        if int(declared) > int(present) and int(declared) not in _UNKNOWN_SIZES:
+            return True
+    return False
 
 
 def _check_rate_argument(sample_rate: int) -> None:

@@ -73,6 +73,10 @@ def convert_openai(
     out = Path(out_dir)
     _check_target(out, force)
     checkpoint = read_openai_checkpoint(vqvae_path, trust_pickle=trust_pickle)
+    if any(k.startswith(("prior.", "prime_prior.", "conditioner_blocks.")) for k in checkpoint.state_dict):
+        raise CheckpointError(
+            f"{vqvae_path}: is a prior checkpoint (prior_level_N.pth.tar), not the VQ-VAE; pass vqvae.pth.tar to --vqvae"
+        )
     if hps_path is not None:
         hps, hps_source = read_hps_file(hps_path), str(hps_path)
     else:

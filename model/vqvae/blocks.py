@@ -36,12 +36,15 @@ class ResConv1DBlock(nn.Module):
         self.model = nn.Sequential(
             nn.ReLU(),
             nn.Conv1d(width, hidden, 3, 1, padding=dilation, dilation=dilation),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),  # acts on the first conv's fresh output
             project,
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, C, T) -> (N, C, T)
-        return x + self.res_scale * self.model(x)
+        branch = self.model(x)  # (N, C, T), a fresh tensor: updated in place to save memory traffic
+        if self.res_scale != 1.0:
+            branch = branch.mul_(self.res_scale)
+        return branch.add_(x)
 
 
 class Resnet1D(nn.Module):

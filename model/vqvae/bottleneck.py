@@ -43,20 +43,25 @@ class BottleneckBlock(nn.Module):
         self.k: torch.Tensor
 
     def quantise(self, latent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """latent (N, emb, T) -> codes (N, T) int64 and the mean squared distance to them (fit)."""
+        """latent (N, emb, T) -> codes (N, T) int64 and the mean squared distance to them (fit).
+
+        Distances are computed in float32 whatever the model's precision, in slices of ``ARGMIN_ROWS``.
+        """
         n, _, t = latent.shape
-        x = latent.permute(0, 2, 1).reshape(n * t, self.emb_width).float()  # (N*T, emb)
         k = self.k.float()  # (K, emb)
+        k_t = k.t()  # (emb, K)
         k_sq = (k * k).sum(dim=1)  # (K,)
-        codes = torch.empty(n * t, dtype=torch.long, device=x.device)
-        fit = x.new_zeros(())
-        for start in range(0, n * t, ARGMIN_ROWS):
-            xs = x[start : start + ARGMIN_ROWS]  # (R, emb)
-            dist = (xs * xs).sum(dim=1, keepdim=True) - 2 * xs @ k.t() + k_sq  # (R, K)
-            min_dist, idx = dist.min(dim=1)  # (R,), (R,)
-            codes[start : start + ARGMIN_ROWS] = idx
-            fit = fit + min_dist.sum()
-        return codes.view(n, t), fit / max(1, n * t)
+        codes = torch.empty(n, t, dtype=torch.long, device=latent.device)
+        fit = torch.zeros((), device=latent.device)
+        for b in range(n):
+            for start in range(0, t, ARGMIN_ROWS):
+                xs = latent[b, :, start : start + ARGMIN_ROWS].float().t()  # (R, emb), a transposed view
+                # |x|^2 is the same for every code, so argmin needs only |k|^2 - 2 x.k
+                partial = torch.addmm(k_sq, xs, k_t, alpha=-2.0)  # (R, K)
+                min_partial, idx = partial.min(dim=1)  # (R,), (R,)
+                codes[b, start : start + ARGMIN_ROWS] = idx
+                fit = fit + (min_partial + (xs * xs).sum(dim=1)).sum()
+        return codes, fit / max(1, n * t)
 
     def dequantise(self, codes: torch.Tensor) -> torch.Tensor:
         """codes (N, T) -> latent (N, emb, T) in the codebook's dtype."""

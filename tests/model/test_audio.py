@@ -244,3 +244,43 @@ def test_write_is_atomic_on_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         write_audio(target, _tone(frames=200), 44100)
     assert target.read_bytes() == before
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(TEMP_PREFIX)]
+
+
+def _patch_wav_sizes(data: bytes, riff: int | None = None, chunk: int | None = None) -> bytes:
+    import struct
+
+    out = bytearray(data)
+    if riff is not None:
+        out[4:8] = struct.pack("<I", riff)
+    if chunk is not None:
+        at = out.find(b"data")
+        out[at + 4 : at + 8] = struct.pack("<I", chunk)
+    return bytes(out)
+
+
+def test_streamed_wav_with_unknown_length_is_accepted(tmp_path: Path) -> None:
+    # ffmpeg writing to a pipe cannot seek back, so it leaves 0xFFFFFFFF sizes in a complete file
+    x = _tone(frames=1000, channels=1)
+    sf.write(tmp_path / "full.wav", x, 44100, subtype="PCM_16")
+    data = _patch_wav_sizes((tmp_path / "full.wav").read_bytes(), riff=0xFFFFFFFF, chunk=0xFFFFFFFF)
+    audio = read_audio_bytes(data, name="piped.wav")
+    np.testing.assert_allclose(audio.samples, x, atol=1 / 32768)
+
+
+def test_wrong_riff_total_alone_is_harmless(tmp_path: Path) -> None:
+    x = _tone(frames=1000, channels=1)
+    sf.write(tmp_path / "full.wav", x, 44100, subtype="PCM_16")
+    data = (tmp_path / "full.wav").read_bytes()
+    audio = read_audio_bytes(_patch_wav_sizes(data, riff=len(data) + 100), name="odd.wav")
+    assert audio.frames == 1000
+    with pytest.raises(AudioError, match="truncated"):
+        read_audio_bytes(_patch_wav_sizes(data, chunk=4000), name="cut.wav")  # promises 2000 frames, has 1000
+
+
+def test_cut_mp3_still_reads(tmp_path: Path) -> None:
+    # MP3 lengths are estimates (VBR without a Xing header), so a short read is not called damage
+    sf.write(tmp_path / "full.mp3", _tone(frames=44100, channels=1), 44100, format="MP3")
+    data = (tmp_path / "full.mp3").read_bytes()
+    (tmp_path / "cut.mp3").write_bytes(data[: len(data) * 2 // 3])
+    audio = read_audio(tmp_path / "cut.mp3")
+    assert 0 < audio.frames < 44100

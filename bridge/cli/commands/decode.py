@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bridge.cli.device import add_device_argument
+
 NAME = "decode"
 HELP = "decode one level of a codes file back to audio (32-bit float WAV by default)"
 DESCRIPTION = """\
@@ -19,6 +21,7 @@ A codes file with several items (batch) writes OUT-0.wav, OUT-1.wav, ...
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    add_device_argument(parser)
     parser.add_argument("codes", type=Path, metavar="CODES.npz", help="codes file written by 'segue encode'")
     parser.add_argument("--model", type=Path, required=True, metavar="DIR", help="segue model directory")
     parser.add_argument("--level", type=int, required=True, help="level to decode (0 = bottom, finest)")
@@ -51,13 +54,15 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
+    from bridge.cli.device import resolve_device
     from bridge.cli.progress import ProgressBars
     from model.audio import write_audio
     from model.checkpoint.builders import load_vqvae, model_identity
     from model.codes import load_codes
     from model.errors import CodesError, InputError
 
-    vqvae = load_vqvae(args.model)
+    device = resolve_device(args.device)
+    vqvae = load_vqvae(args.model).to(device)
     cfg = vqvae.config
     codes_file = load_codes(args.codes, codebook_size=cfg.codebook_size)
     codes_file.check_fits(
@@ -72,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         )
     if not 0 <= args.level < codes_file.levels:
         raise InputError(f"--level {args.level} is outside 0..{codes_file.levels - 1}")
-    codes = torch.from_numpy(codes_file.level(args.level))  # (N, L)
+    codes = torch.from_numpy(codes_file.level(args.level)).to(device)  # (N, L)
     if codes.shape[1] == 0:
         raise InputError(f"{args.codes}: level {args.level} has no tokens")
     hop = cfg.hop_lengths[args.level]
@@ -82,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"--chunk-seconds must be >= 0, got {args.chunk_seconds}")
         chunk = max(1, int(round(args.chunk_seconds * cfg.sample_rate / hop))) if args.chunk_seconds else 0
     with ProgressBars() as bars, torch.inference_mode():
-        audio = vqvae.decode(codes, args.level, chunk_tokens=chunk, progress=bars)  # (N, L * hop, 1)
+        audio = vqvae.decode(codes, args.level, chunk_tokens=chunk, progress=bars).cpu()  # (N, L * hop, 1)
     outputs = (
         [args.output]
         if audio.shape[0] == 1

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bridge.cli.device import add_device_argument
+
 NAME = "encode"
 HELP = "encode an audio file into VQ-VAE codes (all levels) saved as a .npz codes file"
 DESCRIPTION = """\
@@ -18,6 +20,7 @@ model's rate (44100 Hz for Jukebox).
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    add_device_argument(parser)
     parser.add_argument("input", type=Path, metavar="IN", help="audio file (WAV, FLAC, AIFF, OGG, MP3, ...)")
     parser.add_argument("--model", type=Path, required=True, metavar="DIR", help="segue model directory")
     parser.add_argument(
@@ -35,13 +38,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from bridge.cli.device import resolve_device
     from bridge.cli.progress import ProgressBars
     from model.audio import read_audio
     from model.checkpoint.builders import load_vqvae, model_identity
     from model.codes import CodesMeta, save_codes
     from model.errors import InputError
 
-    vqvae = load_vqvae(args.model)
+    device = resolve_device(args.device)
+    vqvae = load_vqvae(args.model).to(device)
     cfg = vqvae.config
     audio = read_audio(args.input, sample_rate=cfg.sample_rate, channels=1)
     top_hop = cfg.hop_lengths[-1]
@@ -55,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         if args.chunk_seconds < 0:
             raise InputError(f"--chunk-seconds must be >= 0, got {args.chunk_seconds}")
         chunk = int(round(args.chunk_seconds * cfg.sample_rate))
-    x = torch.from_numpy(audio.samples)[None]  # (1, T, 1)
+    x = torch.from_numpy(audio.samples)[None].to(device)  # (1, T, 1)
     with ProgressBars() as bars, torch.inference_mode():
         codes = vqvae.encode(x, chunk_samples=chunk, progress=bars)
     meta = CodesMeta(

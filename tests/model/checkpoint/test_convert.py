@@ -90,6 +90,12 @@ def test_openai_mismatch_is_reported(tmp_path: Path) -> None:
         convert_openai(tmp_path / "v.pth.tar", tmp_path / "out", hps_path=tmp_path / "bad.json")
 
 
+def test_prior_file_given_as_vqvae(tmp_path: Path) -> None:
+    torch.save({"model": {"prior.x_emb.weight": torch.zeros(2, 2)}}, tmp_path / "prior_level_2.pth.tar")
+    with pytest.raises(CheckpointError, match="is a prior checkpoint"):
+        convert_openai(tmp_path / "prior_level_2.pth.tar", tmp_path / "out")
+
+
 def test_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
     model = _tiny_vqvae()
     torch.save({"model": model.state_dict(), "hps": TINY_HPS}, tmp_path / "v.pth.tar")

@@ -5,6 +5,8 @@ renamed to OpenAI names, through the .pth.tar importer; both must give the same 
 decoded audio as HF on the same input. HF's VQ-VAE keeps OpenAI level order (level 0 = hop 8).
 """
 
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ import torch
 
 from model.checkpoint.builders import load_vqvae
 from model.checkpoint.convert import convert_hf, convert_openai
+from model.checkpoint.hf import read_hf_dir, split_hf_state_dict
 from model.checkpoint.hf_keys import vqvae_keys_hf_to_openai
 
 modeling = pytest.importorskip("transformers.models.deprecated.jukebox.modeling_jukebox")
@@ -97,3 +100,67 @@ def test_openai_checkpoint_conforms(hf_model: tuple[object, Path], tmp_path: Pat
     )
     convert_openai(tmp_path / "vqvae.pth.tar", tmp_path / "ours")
     _check_same(load_vqvae(tmp_path / "ours"), model)
+
+
+def _pattern(key: str) -> str:
+    return re.sub(r"\.\d+", ".#", key)
+
+
+def test_whole_hf_jukebox_model(tmp_path: Path, reference_dir: Path) -> None:
+    """A saved HF JukeboxModel: the VQ-VAE converts exactly, every prior key maps to an official name pattern."""
+    vqvae = configuration.JukeboxVQVAEConfig(**SMALL)
+    layers = dict(
+        hidden_size=32,
+        n_ctx=64,
+        blocks=8,
+        n_heads=1,
+        music_vocab_size=32,
+        res_conv_width=16,
+        res_conv_depth=2,
+    )
+    encoder = dict(
+        hidden_size=32,
+        num_layers=2,
+        n_ctx=16,
+        blocks=4,
+        n_heads=1,
+        attention_pattern="raw_column_previous_row_attention",
+    )
+    top = configuration.JukeboxPriorConfig(
+        level=0,
+        is_encoder_decoder=False,
+        attention_pattern="large_separated_enc_dec_w_lyrics",
+        num_layers=79,
+        nb_relevant_lyric_tokens=16,
+        encoder_config=encoder,
+        **layers,
+    )
+    upsamplers = [
+        configuration.JukeboxPriorConfig(
+            level=hf_level, num_layers=2, attention_pattern="raw_column_previous_row_attention", **layers
+        )
+        for hf_level in (1, 2)
+    ]
+    config = configuration.JukeboxConfig(
+        vqvae_config=vqvae.to_dict(), prior_config_list=[top.to_dict()] + [u.to_dict() for u in upsamplers]
+    )
+    model = modeling.JukeboxModel(config).eval()
+    model.save_pretrained(tmp_path / "hf")
+
+    parts = split_hf_state_dict(read_hf_dir(tmp_path / "hf"))
+    official = json.loads((reference_dir / "jukebox-official-shapes.json").read_text())["parts"]
+    expected = {
+        "prior_level_2": "prior_5b_lyrics",
+        "prior_level_1": "upsampler_level_1",
+        "prior_level_0": "upsampler_level_0",
+    }
+    for ours, theirs in expected.items():
+        assert {_pattern(k) for k in parts[ours]} == {_pattern(k) for k in official[theirs]}, ours
+
+    result = convert_hf(tmp_path / "hf", tmp_path / "ours")
+    assert result.skipped == ("prior_level_0", "prior_level_1", "prior_level_2")
+    ours = load_vqvae(tmp_path / "ours").state_dict()
+    hf_vqvae = model.vqvae.state_dict()
+    names = vqvae_keys_hf_to_openai(hf_vqvae)
+    for key, tensor in hf_vqvae.items():
+        torch.testing.assert_close(ours[names[key]], tensor, rtol=0, atol=0)

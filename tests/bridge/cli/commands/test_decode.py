@@ -11,10 +11,11 @@ from model.checkpoint.builders import load_vqvae
 from model.codes import CodesMeta, load_codes, save_codes
 
 
-@pytest.fixture
-def codes_file(model_dir: Path, song: Path, tmp_path: Path) -> Path:
-    assert main(["encode", "--model", str(model_dir), str(song), "-o", str(tmp_path / "song.npz")]) == 0
-    return tmp_path / "song.npz"
+@pytest.fixture(scope="module")
+def codes_file(model_dir: Path, song: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("codes") / "song.npz"
+    assert main(["encode", "--model", str(model_dir), str(song), "-o", str(out)]) == 0
+    return out
 
 
 @pytest.mark.parametrize("level", [0, 1, 2])

@@ -1,0 +1,23 @@
+import pytest
+
+from bridge.cli.progress import ProgressBars
+from model.progress import Progress
+
+
+def test_bars_per_stage_and_level(capsys: pytest.CaptureFixture[str]) -> None:
+    with ProgressBars(delay=0) as bars:
+        bars(Progress("decode", 10, 100, level=0))
+        bars(Progress("decode", 100, 100, level=0))
+        bars(Progress("encode", 5, 50))
+        assert len(bars._bars) == 2
+        assert bars._bars[("decode", 0)].n == 100
+        bars(Progress("encode", 60, 60))  # the total may grow while work is under way
+        assert bars._bars[("encode", None)].total == 60
+    err = capsys.readouterr().err
+    assert "decode level 0" in err and "encode" in err
+
+
+def test_quick_work_prints_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    with ProgressBars() as bars:  # default: bars appear only after a second
+        bars(Progress("encode", 1, 1))
+    assert capsys.readouterr().err == ""
