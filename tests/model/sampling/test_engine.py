@@ -119,3 +119,8 @@ def test_cancel_is_checked_between_context_chunks() -> None:
     with pytest.raises(Cancelled):
         sample_window(Session(), torch.zeros(1, 100, dtype=torch.long), torch.rand(1, 5), 1.0, 0, 0.0, 10, token)
     assert calls == [10, 10]  # stopped after the second of ten context chunks
+
+
+def test_rows_must_match_candidates() -> None:
+    with pytest.raises(InputError, match="1 rows for 2 candidates"):
+        sample_levels(priors(), GEO, empty(1), 32 * 40, [2], SamplingParams(n_candidates=2))  # type: ignore[arg-type]
