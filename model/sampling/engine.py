@@ -56,6 +56,9 @@ def sample_levels(
         if level not in priors:
             raise InputError(f"this model has no prior for level {level}: it has levels {sorted(priors)}")
         prior = priors[level]
+        for lv in (level, level + 1) if prior.cond_downsample else (level,):
+            if codes[lv].shape[0] != n:
+                raise InputError(f"level {lv} codes have {codes[lv].shape[0]} rows for {n} candidates: give one per candidate")
         prior.use_precision(params.precision)
         total = geometry.tokens(sample_length, level)
         windows = plan_windows(total, prior.n_ctx, params.hop_fraction_at(level, geometry.n_levels), codes[level].shape[1])
@@ -111,7 +114,8 @@ def _sample_rows(
     """All windows of one level for one sub-batch. Returns (b, total) codes."""
     b = existing.shape[0]
     buf = torch.zeros(b, total, dtype=torch.long, device=prior.device)  # (b, total)
-    buf[:, : existing.shape[1]] = existing[:, :total].to(prior.device)
+    keep = min(existing.shape[1], total)
+    buf[:, :keep] = existing[:, :keep].to(prior.device)
     for index, w in enumerate(windows):
         y = None
         if labels is not None:
