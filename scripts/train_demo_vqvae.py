@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import demo_synth  # noqa: E402
 
+from model.checkpoint.builders import load_vqvae  # noqa: E402
 from model.checkpoint.model_dir import save_component  # noqa: E402
 from model.train.data import AudioChunks, bandwidth  # noqa: E402
 from model.train.vqvae_trainer import TrainLog, VQVAETrainConfig, train_vqvae  # noqa: E402
@@ -47,24 +48,30 @@ def main() -> None:
     ap.add_argument("--songs", type=int, default=32)
     ap.add_argument("--seconds", type=float, default=12.0)
     ap.add_argument("--round-steps", type=int, default=100, help="steps between checkpoints")
+    ap.add_argument("--init", help="continue from this model directory's VQ-VAE (codebook EMA restarts from k)")
     args = ap.parse_args()
 
     torch.manual_seed(0)
     rng = np.random.default_rng(1000)
     clips = [demo_synth.render(demo_synth.random_song(rng), args.seconds, 1000 + i) for i in range(args.songs)]
     bw = bandwidth(clips)
-    vqvae = VQVAE(DEMO_CONFIG)
+    vqvae = load_vqvae(args.init) if args.init else VQVAE(DEMO_CONFIG)
     emas = make_codebook_emas(DEMO_CONFIG)
+    previous = json.loads((Path(args.init) / "training.json").read_text()) if args.init else {}
     config = VQVAETrainConfig(
         steps=args.round_steps, batch_size=4, sample_length=8192, lr=6e-4, warmup_steps=50,
         precision="bf16", log_every=25,
     )
+    if args.init:
+        for level, ema in enumerate(emas):
+            tokens = config.batch_size * config.sample_length // DEMO_CONFIG.hop_lengths[level]
+            ema.restore_k(vqvae.bottleneck.level_blocks[level].k, tokens)  # type: ignore[operator]
     chunks = AudioChunks(clips, config.sample_length, seed=0)
     deadline = time.monotonic() + args.minutes * 60
     history: list[TrainLog] = []
-    steps = 0
+    steps = int(previous.get("steps", 0))
     while time.monotonic() < deadline:
-        warm = config if steps == 0 else VQVAETrainConfig(**{**config.__dict__, "warmup_steps": 0})
+        warm = config if steps == 0 and not args.init else VQVAETrainConfig(**{**config.__dict__, "warmup_steps": 0})
         logs = train_vqvae(vqvae, chunks, bw, warm, emas=emas, on_log=lambda line: print(line, flush=True))
         steps += config.steps
         history.extend(logs)
