@@ -1,0 +1,76 @@
+"""Start-up reconciliation of the journal with the render store, after a clean stop or a crash.
+
+Run before the engine takes jobs, while no other segue process writes to the store:
+1. temp files of writers that died mid-write are deleted (no partial file is ever visible);
+2. a job the journal has as accepted/queued/loading/running whose manifest is on disk finished just
+   before the crash: it becomes ``done`` with the results from the manifest;
+3. any other such job becomes ``interrupted`` (its incomplete renders are removed); ``resubmit`` runs
+   it again with the same spec and seeds;
+4. a finished job on disk that the journal does not know (journal deleted or restored from an older
+   copy) is added to the journal as ``done``;
+5. a ``done`` job whose files were deleted by hand is reported in ``missing`` and left as it is.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from bridge.jobs import ACTIVE, EventType, JobEvent, JobState
+from bridge.journal import JobRecord, Journal
+from bridge.store import RenderStore
+
+INTERRUPTED_MESSAGE = "the daemon stopped while this job was {state}; resubmit it to run it again"
+
+
+@dataclass(frozen=True)
+class RecoveryReport:
+    temp_files_removed: tuple[str, ...] = ()
+    interrupted: tuple[str, ...] = ()  # job ids now 'interrupted'
+    completed: tuple[str, ...] = ()  # job ids found finished on disk and marked 'done'
+    imported: tuple[str, ...] = ()  # finished jobs on disk the journal did not know
+    missing: tuple[str, ...] = ()  # 'done' jobs whose files are gone
+
+
+def recover(journal: Journal, store: RenderStore) -> RecoveryReport:
+    removed = tuple(str(p) for p in store.remove_temp_files())
+    interrupted: list[str] = []
+    completed: list[str] = []
+    missing: list[str] = []
+    events: list[JobEvent] = []
+    seq = journal.last_seq()
+    now = time.time()
+    known = set()
+    for record in journal.jobs():
+        known.add(record.id)
+        if record.state in ACTIVE:
+            stored = store.finished(record.id)
+            if stored is not None:
+                record.state, record.results, record.finished = JobState.DONE, stored.results, stored.finished
+                journal.update_job(record, reason="recovered: finished on disk before the daemon stopped")
+                seq += 1
+                results = [r.to_dict() for r in stored.results]
+                events.append(JobEvent(seq, record.id, EventType.RESULT_READY, {"results": results}, now))
+                completed.append(record.id)
+                continue
+            store.clear(record.id)
+            message = INTERRUPTED_MESSAGE.format(state=record.state.value)
+            record.state, record.finished = JobState.INTERRUPTED, now
+            record.error_code, record.error_message = "interrupted", message
+            journal.update_job(record, reason="daemon restarted")
+            seq += 1
+            events.append(JobEvent(seq, record.id, EventType.INTERRUPTED, {"reason": message}, now))
+            interrupted.append(record.id)
+        elif record.state is JobState.DONE and store.finished(record.id) is None:
+            missing.append(record.id)
+    imported = []
+    for stored in store.list_results():
+        if stored.job_id not in known:
+            journal.add_job(
+                JobRecord(stored.job_id, stored.spec, JobState.DONE, stored.finished, None, stored.finished,
+                          results=stored.results),
+                reason="recovered from the render store",
+            )
+            imported.append(stored.job_id)
+    journal.add_events(events)
+    return RecoveryReport(removed, tuple(interrupted), tuple(completed), tuple(imported), tuple(missing))

@@ -1,0 +1,134 @@
+"""What a client may touch: input paths inside allowed roots, size and length limits, CURVE keys.
+
+Path rule: an input path must be absolute, contain no ``..`` component, resolve (symlinks followed)
+to a regular file inside one of the configured roots (also resolved), and not exceed the size limit.
+Device files, FIFOs, sockets and directories are refused. The engine opens the resolved path.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import zmq
+import zmq.auth
+from zmq.auth.thread import ThreadAuthenticator
+
+from bridge.config import BridgeConfig
+from bridge.jobs import JobSpec
+from model.errors import ConfigError, SegueError
+
+
+class PathNotAllowed(SegueError):
+    code = "path_not_allowed"
+
+
+class TooLarge(SegueError):
+    code = "too_large"
+
+
+class FileMissing(SegueError):
+    code = "not_found"
+
+
+class Guard:
+    """Applies the daemon's limits to requests; built once from ``BridgeConfig``."""
+
+    def __init__(self, config: BridgeConfig) -> None:
+        self.config = config
+        self.roots = tuple(Path(os.path.realpath(r)) for r in config.roots)
+
+    def input_path(self, path: str) -> Path:
+        """The resolved path of an input file the client named, or a ``SegueError`` saying why not."""
+        if "\x00" in path:
+            raise PathNotAllowed("path contains a NUL byte")
+        p = Path(path)
+        if not p.is_absolute():
+            raise PathNotAllowed(f"path {path!r} is not absolute")
+        if ".." in p.parts:
+            raise PathNotAllowed(f"path {path!r} contains '..'")
+        if not self.roots:
+            raise PathNotAllowed(f"path {path!r}: the daemon allows no input paths (no roots configured)")
+        resolved = Path(os.path.realpath(p))
+        if not any(resolved.is_relative_to(root) for root in self.roots):
+            roots = ", ".join(str(r) for r in self.roots)
+            raise PathNotAllowed(f"path {path!r} resolves to {resolved}, outside the allowed roots ({roots})")
+        try:
+            st = os.stat(resolved)
+        except FileNotFoundError:
+            raise FileMissing(f"input file {path!r} does not exist") from None
+        except OSError as exc:
+            raise PathNotAllowed(f"input file {path!r} cannot be read: {exc.strerror}") from None
+        if not stat.S_ISREG(st.st_mode):
+            raise PathNotAllowed(f"input {path!r} is not a regular file (directory, device, FIFO or socket)")
+        if st.st_size > self.config.max_input_bytes:
+            raise TooLarge(f"input file {path!r} has {st.st_size} bytes; the limit is {self.config.max_input_bytes}")
+        return resolved
+
+    def buffer(self, data: bytes, what: str) -> bytes:
+        if len(data) > self.config.max_input_bytes:
+            raise TooLarge(f"{what} has {len(data)} bytes; the limit is {self.config.max_input_bytes}")
+        return data
+
+    def job(self, spec: JobSpec) -> None:
+        seconds = spec.length_s
+        if seconds > self.config.max_seconds:
+            raise TooLarge(f"length {seconds:.1f} s exceeds this daemon's limit of {self.config.max_seconds:g} s")
+        if spec.candidates > self.config.max_candidates:
+            raise TooLarge(f"candidates = {spec.candidates} exceeds this daemon's limit of {self.config.max_candidates}")
+
+
+# --- CURVE keys -------------------------------------------------------------------------------------
+# keys_dir/server.key_secret, keys_dir/server.key: the daemon's keypair (made on first start);
+# keys_dir/clients/NAME.key: public keys of authorised clients (the daemon reads only these);
+# keys_dir/issued/NAME.key_secret: the client keypair handed to the collaborator with server.key.
+
+
+def server_keys(keys_dir: str | Path) -> tuple[bytes, bytes]:
+    """(public, secret) of the daemon, created on first use."""
+    d = Path(keys_dir)
+    secret_file = d / "server.key_secret"
+    if not secret_file.exists():
+        d.mkdir(parents=True, exist_ok=True)
+        os.chmod(d, 0o700)
+        zmq.auth.create_certificates(d, "server")
+    public, secret = zmq.auth.load_certificate(secret_file)
+    if secret is None:
+        raise ConfigError(f"{secret_file} holds no secret key")
+    return public, secret
+
+
+def issue_client_keys(keys_dir: str | Path, name: str) -> tuple[Path, Path]:
+    """Make a keypair for client ``name``; authorise its public key. Returns (client secret file, server
+    public key file): give both to the collaborator."""
+    if not name or not name.replace("-", "").replace("_", "").isalnum():
+        raise ConfigError(f"client name {name!r} must be letters, digits, '-' or '_'")
+    d = Path(keys_dir)
+    server_keys(d)
+    issued, clients = d / "issued", d / "clients"
+    for sub in (issued, clients):
+        sub.mkdir(parents=True, exist_ok=True)
+        os.chmod(sub, 0o700)
+    if (clients / f"{name}.key").exists():
+        raise ConfigError(f"a client named {name!r} already has keys in {clients}")
+    public_file, secret_file = zmq.auth.create_certificates(issued, name)
+    Path(public_file).replace(clients / f"{name}.key")
+    return Path(secret_file), d / "server.key"
+
+
+def start_authenticator(context: zmq.Context, keys_dir: str | Path) -> ThreadAuthenticator:
+    """A ZAP handler that admits only CURVE clients whose public key is in ``keys_dir/clients``."""
+    clients = Path(keys_dir) / "clients"
+    clients.mkdir(parents=True, exist_ok=True)
+    auth = ThreadAuthenticator(context)
+    auth.start()
+    auth.configure_curve(domain="*", location=str(clients))
+    return auth
+
+
+def make_curve_server(socket: zmq.Socket, keys_dir: str | Path) -> None:
+    public, secret = server_keys(keys_dir)
+    socket.curve_secretkey = secret
+    socket.curve_publickey = public
+    socket.curve_server = True
