@@ -111,7 +111,8 @@ def _sample_rows(
     """All windows of one level for one sub-batch. Returns (b, total) codes."""
     b = existing.shape[0]
     buf = torch.zeros(b, total, dtype=torch.long, device=prior.device)  # (b, total)
-    buf[:, : existing.shape[1]] = existing[:, :total].to(prior.device)
+    keep = min(existing.shape[1], total)
+    buf[:, :keep] = existing[:, :keep].to(prior.device)
     for index, w in enumerate(windows):
         y = None
         if labels is not None:

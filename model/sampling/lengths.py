@@ -57,6 +57,13 @@ def samples_from_seconds(seconds: float, geometry: Geometry, what: str = "length
     return samples
 
 
+def label_samples(seconds: float, geometry: Geometry, what: str = "total length") -> int:
+    """Seconds → samples for a label (song length, offset): not rounded to tokens, must be finite and >= 0."""
+    if not math.isfinite(seconds) or seconds < 0:
+        raise InputError(f"{what} {seconds} s is not a number of seconds of 0 or more")
+    return int(round(seconds * geometry.sample_rate))
+
+
 def check_upsampling(samples: int, geometry: Geometry, levels: tuple[int, ...] | list[int]) -> None:
     """Upsampling a level needs at least one full window of it (its conditioning is one window of the level above)."""
     need = geometry.min_upsample_samples(levels)

@@ -109,6 +109,9 @@ def _run(
     start = top if mode != "upsample" else top - 1
     levels = list(range(start, lowest_level - 1, -1))
     check_upsampling(sample_length, geometry, [lv for lv in levels if lv < top])
+    for lv in levels:  # per-level values must fit the model before any work starts
+        params.temperature_at(lv, geometry.n_levels)
+        params.hop_fraction_at(lv, geometry.n_levels)
     codes = [_tile(c, params.n_candidates, lv) for lv, c in enumerate(codes)]
     for lv, c in enumerate(codes):
         if c.shape[1] > geometry.tokens(sample_length, lv):

@@ -1,8 +1,9 @@
 """What the engine needs from one level's prior, and the token loop of one window.
 
-``LevelPrior`` opens a ``WindowSession`` per window: the session feeds the window's context through
-the model in chunks (filling the KV cache) and then one token at a time, returning next-token
-logits. ``sample_window`` is the generate loop: it never sees the model, only a session.
+``LevelPrior`` opens a ``WindowSession`` per window (conditioning fixed, cache rewound). The session
+only feeds codes and returns next-code logits; ``sample_window`` is the generate loop: it refills the
+window's context in chunks, then samples one code at a time, checking for cancellation between model
+calls. It never sees the model, only a session.
 """
 
 from __future__ import annotations
@@ -20,16 +21,9 @@ from model.sampling.logits import sample_from_logits
 class WindowSession(Protocol):
     """One window of one sub-batch, with its conditioning fixed and a fresh cache."""
 
-    def prefill(self, context: Tensor, chunk_size: int) -> Tensor:
-        """Feed ``context`` (B, C) music tokens (C may be 0); return logits (B, V) for token C."""
-        ...
-
-    def step(self, tokens: Tensor) -> Tensor:
-        """Feed the vocabulary ids just sampled, one per row (B,); return logits (B, V) for the next position."""
-        ...
-
-    def to_music(self, tokens: Tensor) -> Tensor:
-        """Map sampled vocabulary ids (B,) to music codes (B,) (identity unless lyrics share the vocabulary)."""
+    def feed(self, codes: Tensor) -> Tensor:
+        """Feed the next known codes (B, T) (T may be 0 on the first call only); return logits (B, V) for the
+        code after them. The first call also feeds the window's start position."""
         ...
 
 
@@ -77,14 +71,20 @@ def sample_window(
     n_new = uniforms.shape[1]  # uniforms: (B, n_new), one per candidate per token
     new = torch.empty(context.shape[0], n_new, dtype=torch.long, device=context.device)  # (B, n_new)
     uniforms = uniforms.to(context.device)  # (B, n_new)
-    logits = session.prefill(context, chunk_size)  # (B, V)
+    logits = session.feed(context[:, :chunk_size])  # (B, V)
+    for start in range(chunk_size, context.shape[1], chunk_size):
+        _check(cancel)
+        logits = session.feed(context[:, start : start + chunk_size])  # (B, V)
     for i in range(n_new):
-        if cancel is not None:
-            cancel.raise_if_cancelled()
-        token = sample_from_logits(logits, uniforms[:, i], temperature, top_k, top_p)  # (B,)
-        new[:, i] = session.to_music(token)
+        _check(cancel)
+        new[:, i] = sample_from_logits(logits, uniforms[:, i], temperature, top_k, top_p)  # (B,)
         if i + 1 < n_new:
-            logits = session.step(token)  # (B, V)
+            logits = session.feed(new[:, i : i + 1])  # (B, V)
         if on_tokens is not None and ((i + 1) % report_every == 0 or i + 1 == n_new):
             on_tokens(i + 1)
     return new
+
+
+def _check(cancel: CancelToken | None) -> None:
+    if cancel is not None:
+        cancel.raise_if_cancelled()

@@ -61,9 +61,9 @@ def run(args: argparse.Namespace) -> int:
     codes = torch.from_numpy(cf.level(args.level)).long()  # (N, T)
     upper = torch.from_numpy(cf.level(args.level + 1)).long() if prior.config.is_upsampler else None
     samples = codes.shape[1] * geo.hops[args.level]
-    offset = int(args.offset * geo.sample_rate)
-    if args.total_length:
-        total = L.samples_from_seconds(args.total_length, geo, "total length")
+    offset = L.label_samples(args.offset, geo, "offset")
+    if args.total_length is not None:
+        total = L.label_samples(args.total_length, geo)
     else:
         total = L.default_total_samples(samples, geo, offset)
     if prior.config.time_signal:

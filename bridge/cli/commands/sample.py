@@ -101,8 +101,8 @@ def run(args: argparse.Namespace) -> int:
         if args.length is None:
             raise InputError(f"--mode {args.mode} needs --length S (seconds of audio to have at the end)")
         samples = L.samples_from_seconds(args.length, geo)
-    offset = int(args.offset * sr)
-    total = L.samples_from_seconds(args.total_length, geo, "total length") if args.total_length else L.default_total_samples(samples, geo, offset)
+    offset = L.label_samples(args.offset, geo, "offset")
+    total = L.label_samples(args.total_length, geo) if args.total_length is not None else L.default_total_samples(samples, geo, offset)
     L.check_total_length(total, samples, geo, offset)
 
     lyrics = args.lyrics_file.read_text(encoding="utf-8") if args.lyrics_file else args.lyrics

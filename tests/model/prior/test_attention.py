@@ -6,6 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from model.errors import InputError
 from model.prior.attention import FactoredAttention
@@ -173,3 +175,15 @@ def test_full_pass_matches_transformers_oracle(f: AttnFunc) -> None:
     got.backward(grad)
     torch.testing.assert_close(ours.c_attn.w.grad, theirs.c_attn.weight.grad, atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(ours.c_proj.b.grad, theirs.c_proj.bias.grad, atol=1e-5, rtol=1e-4)
+
+
+@settings(max_examples=30, deadline=None)
+@given(f=st.sampled_from(CACHED_TYPES), cuts=st.sets(st.integers(1, L - 1), max_size=10), batch=st.integers(1, 3))
+def test_any_chunking_equals_full_pass(f: AttnFunc, cuts: set[int], batch: int) -> None:
+    torch.manual_seed(len(cuts))
+    attn = FactoredAttention(config(), f)
+    bounds = [0, *sorted(cuts), L]
+    chunks = [b - a for a, b in zip(bounds, bounds[1:])]
+    x, enc = torch.randn(batch, L, 16), torch.randn(batch, ENC, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(run(attn, x, chunks, enc), run(attn, x, None, enc), atol=1e-5, rtol=1e-5)

@@ -101,3 +101,21 @@ def test_cancel_from_another_thread() -> None:
 def test_missing_prior_is_an_input_error() -> None:
     with pytest.raises(InputError, match="no prior for level 1"):
         sample_levels({2: ToyPrior(2, 16)}, GEO, empty(1), 32 * 40, [2, 1], SamplingParams())  # type: ignore[dict-item]
+
+
+def test_cancel_is_checked_between_context_chunks() -> None:
+    from model.sampling.session import sample_window
+
+    token = CancelToken()
+    calls = []
+
+    class Session:
+        def feed(self, codes: torch.Tensor) -> torch.Tensor:
+            calls.append(codes.shape[1])
+            if len(calls) == 2:
+                token.cancel()
+            return torch.zeros(1, 16)
+
+    with pytest.raises(Cancelled):
+        sample_window(Session(), torch.zeros(1, 100, dtype=torch.long), torch.rand(1, 5), 1.0, 0, 0.0, 10, token)
+    assert calls == [10, 10]  # stopped after the second of ten context chunks

@@ -46,3 +46,13 @@ def test_prime_rounds_down_and_leaves_room() -> None:
     assert prime_samples_from_seconds(5.0, 881_920, JUKEBOX) == 5 * 44100 // 128 * 128
     with pytest.raises(InputError, match="nothing to sample"):
         prime_samples_from_seconds(20.0, 881_920, JUKEBOX)
+
+
+def test_label_lengths_are_not_rounded_to_tokens() -> None:
+    from model.sampling.lengths import label_samples
+
+    total = label_samples(23.8, JUKEBOX)
+    assert total == round(23.8 * 44100)
+    check_total_length(total, 10 * 44100, JUKEBOX)  # exactly the minimum is allowed
+    with pytest.raises(InputError, match="0 or more"):
+        label_samples(-1, JUKEBOX, "offset")

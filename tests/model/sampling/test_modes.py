@@ -69,3 +69,11 @@ def test_bad_requests() -> None:
         ancestral(priors(), GEO, 33 * 40, P)
     with pytest.raises(InputError, match="3 rows for 2 candidates"):
         upsample(priors(), GEO, torch.zeros(3, 12, dtype=torch.long), P)
+
+
+def test_per_level_values_are_checked_before_sampling() -> None:
+    calls = []
+    bad = SamplingParams(precision="fp32", temperature=(0.9, 0.9))  # 2 values, 3 levels
+    with pytest.raises(InputError, match="2 temperature values .* 3 levels"):
+        ancestral(priors(), GEO, 32 * 40, bad, progress=calls.append)
+    assert calls == []

@@ -24,17 +24,10 @@ class ToySession:
             logits = logits + p.upper_table[self.upper[:, min(self.pos // r, self.upper.shape[1] - 1)]]
         return logits
 
-    def prefill(self, context: Tensor, chunk_size: int) -> Tensor:
-        self.pos = context.shape[1]
-        prev = context[:, -1] if context.shape[1] else torch.full((self.batch,), self.prior.bins)
+    def feed(self, codes: Tensor) -> Tensor:
+        self.pos += codes.shape[1]
+        prev = codes[:, -1] if codes.shape[1] else torch.full((self.batch,), self.prior.bins)
         return self._logits(prev)
-
-    def step(self, tokens: Tensor) -> Tensor:
-        self.pos += 1
-        return self._logits(tokens)
-
-    def to_music(self, tokens: Tensor) -> Tensor:
-        return tokens
 
 
 class ToyPrior:
