@@ -56,6 +56,9 @@ def sample_levels(
         if level not in priors:
             raise InputError(f"this model has no prior for level {level}: it has levels {sorted(priors)}")
         prior = priors[level]
+        for lv in (level, level + 1) if prior.cond_downsample else (level,):
+            if codes[lv].shape[0] != n:
+                raise InputError(f"level {lv} codes have {codes[lv].shape[0]} rows for {n} candidates: give one per candidate")
         prior.use_precision(params.precision)
         total = geometry.tokens(sample_length, level)
         windows = plan_windows(total, prior.n_ctx, params.hop_fraction_at(level, geometry.n_levels), codes[level].shape[1])

@@ -16,6 +16,8 @@ Codes longer than one window are scored window by window (each code once). Lower
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from bridge.cli.device import add_device_argument
+
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     sub = parser.add_subparsers(dest="what", metavar="WHAT")
     sub.required = True
@@ -34,13 +36,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--offset", type=float, default=0.0, metavar="S", help="where in the song the codes start, seconds")
     a("--per-token", type=Path, metavar="OUT.npy", help="also save the bits of every code, (items, tokens) float32")
     a("--precision", choices=("fp32", "bf16"), default="fp32", help="default fp32")
-    a("--device", default="cpu")
+    add_device_argument(nll)
 
 
 def run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
+    from bridge.cli.device import resolve_device
     from bridge.cli.progress import ProgressBars
     from conditioning.labels import Metadata
     from model.codes import load_codes
@@ -51,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from model.sampling.nll import code_nll
     from model.sampling.setup import labels_for_priors
 
+    args.device = resolve_device(args.device)
     model = load_sampling_model(args.model, args.device)
     vq, geo = model.vqvae, model.geometry
     if args.level not in model.priors:

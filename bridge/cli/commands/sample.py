@@ -33,6 +33,8 @@ def _floats(text: str) -> tuple[float, ...]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from bridge.cli.device import add_device_argument
+
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     a = parser.add_argument
     a("--model", type=Path, required=True, metavar="DIR", help="segue model directory (VQ-VAE + priors)")
@@ -59,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--chunk-size", type=int, default=32, help="context codes per model call when a window starts (default 32)")
     a("--precision", choices=("fp32", "bf16"), default="bf16", help="default bf16")
     a("--lowest-level", type=int, default=0, help="stop after this level (the top level = a quick sketch)")
-    a("--device", default="cpu", help="torch device (default cpu)")
+    add_device_argument(parser)
     a("--no-align", action="store_true", help="skip the lyric alignment")
     a("-o", "--output", type=Path, required=True, metavar="OUTDIR")
 
@@ -67,6 +69,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from bridge.cli.device import resolve_device
     from bridge.cli.progress import ProgressBars
     from conditioning.labels import Metadata
     from model.audio import read_audio, write_audio
@@ -84,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
         max_batch_size=args.max_batch_size, chunk_size=args.chunk_size, seed=args.seed,
         hop_fraction=args.hop_fraction, precision=args.precision,
     )  # fmt: skip
+    args.device = resolve_device(args.device)
     model = load_sampling_model(args.model, args.device)
     geo, vq = model.geometry, model.vqvae
     sr = geo.sample_rate

@@ -119,3 +119,40 @@ def test_cancel_is_checked_between_context_chunks() -> None:
     with pytest.raises(Cancelled):
         sample_window(Session(), torch.zeros(1, 100, dtype=torch.long), torch.rand(1, 5), 1.0, 0, 0.0, 10, token)
     assert calls == [10, 10]  # stopped after the second of ten context chunks
+
+
+def test_rows_must_match_candidates() -> None:
+    with pytest.raises(InputError, match="1 rows for 2 candidates"):
+        sample_levels(priors(), GEO, empty(1), 32 * 40, [2], SamplingParams(n_candidates=2))  # type: ignore[arg-type]
+
+
+def test_each_window_gets_its_labels_and_its_slice_of_the_level_above() -> None:
+    from types import SimpleNamespace
+
+    calls: dict[int, list] = {2: [], 1: []}
+
+    class Labels:
+        def __init__(self, level: int) -> None:
+            self.level = level
+
+        def for_window(self, start: int, hop: int | None = None, n_ctx: int | None = None) -> SimpleNamespace:
+            calls[self.level].append((start, hop, n_ctx))
+            return SimpleNamespace(y=torch.tensor([start, 1, 2]))
+
+    ps = priors()
+    seen = []
+    original = ps[1].open_window
+
+    def spy(labels: torch.Tensor | None, upper: torch.Tensor | None, batch: int) -> object:
+        seen.append((labels, upper))
+        return original(labels, upper, batch)
+
+    ps[1].open_window = spy  # type: ignore[method-assign]
+    res = sample_levels(ps, GEO, empty(1), 32 * 40, [2, 1], SamplingParams(precision="fp32"),  # type: ignore[arg-type]
+                        labels={2: Labels(2), 1: Labels(1)})  # fmt: skip
+    starts_1 = [s for s, _, _ in calls[1]]
+    assert starts_1 == list(range(0, 160 - 16 + 8, 8))  # hop 8 tokens at level 1 (fraction 0.5 of 16)
+    assert all(h == 8 and c == 16 for _, h, c in calls[1]) and all(h == 32 for _, h, _ in calls[2])
+    for start, (labels, upper) in zip(starts_1, seen):
+        assert labels[0, 0] == start
+        assert torch.equal(upper, res.codes[2][:, start // 4 : start // 4 + 4])
