@@ -9,8 +9,9 @@ sampled audio is rounded up to cover the take and the take is cut out of it exac
 - ``generate``: sampled from scratch; the take starts at the first sample.
 - ``upsample``: the top-level codes of a codes file are rendered through the levels below.
 Too-short jobs are sampled to the upsamplers' minimum (one full window each) and trimmed.
-Labels: the song is the region plus the continuation; its length is raised to the top prior's minimum
-and must stay below its maximum.
+Labels: the song is the region plus the continuation, clamped into the top prior's length range (a
+long region is told to the model as a song of the maximum length that ends with the continuation);
+a job whose sampled stretch alone is too long for the model is an ``InputError``.
 """
 
 from __future__ import annotations
@@ -74,7 +75,10 @@ def plan_job(
         labels = _labels(model, spec, length, 0, length, ids_dir, strict)
         return RenderPlan("ancestral", codes, length, levels, lowest, 0, frames, labels)
     if spec.kind is not JobKind.CONTINUE:
-        raise InputError(f"the model backend cannot run '{spec.kind.value}' jobs (it runs continue, generate, upsample)")
+        raise InputError(
+            f"the model backend cannot run '{spec.kind.value}' jobs yet: the render store writes audio takes only, "
+            "not codes files (use 'segue encode' to turn a region into codes)"
+        )
     assert spec.region is not None and spec.region.path is not None  # JobSpec and the engine's spooling
     region = read_audio(spec.region.path, sample_rate=geo.sample_rate, channels=1).samples  # (R, 1)
     whole = region.shape[0] // hop * hop  # region rounded down to whole top tokens
@@ -92,7 +96,7 @@ def plan_job(
         codes = tuple(c.long().cpu() for c in model.vqvae.encode(prime, progress=progress))  # per level (1, context // hop)
     song = region.shape[0] + frames
     offset = whole - context
-    labels = _labels(model, spec, max(song, offset + length), offset, length, ids_dir, strict)
+    labels = _labels(model, spec, song, offset, length, ids_dir, strict)
     return RenderPlan("primed", codes, length, levels, lowest, context + tail, frames, labels)
 
 
@@ -126,13 +130,22 @@ def _plan_upsample(
 def _labels(
     model: SamplingModel, spec: JobSpec, song: int, offset: int, length: int, ids_dir: Path, strict: bool
 ) -> dict[int, SongLabels]:
-    """Labels for every labelled prior: song length raised to the model's minimum, below its maximum."""
+    """Labels for every labelled prior. ``song`` samples (region + continuation) are clamped into the top
+    prior's range; when clamped below the song, the sampled stretch (``length`` samples at ``offset``)
+    moves back so it still ends inside the song and every window stays below the maximum."""
     geo = model.geometry
-    total = max(song, math.ceil(geo.min_duration * geo.sample_rate))
-    if total >= geo.max_duration * geo.sample_rate:
+    rate = geo.sample_rate
+    window = geo.n_ctx[-1] * geo.top_hop
+    total = max(song, offset + length, math.ceil(geo.min_duration * rate))
+    if math.isfinite(geo.max_duration):  # a model without a time signal has no song range
+        longest = math.ceil(geo.max_duration * rate) - 1
+        total = min(total, longest)
+        offset = min(offset, total - length, longest + 1 - max(length, window))
+    if offset < 0:
         raise InputError(
-            f"the song (region + continuation) would be {total / geo.sample_rate:.2f} s long: model "
-            f"{spec.model!r} was trained on songs shorter than {geo.max_duration:g} s; use a shorter region or length"
+            f"model {spec.model!r} takes songs shorter than {geo.max_duration:g} s, but this job samples "
+            f"{length / rate:.2f} s (a continuation adds up to {window / rate:.2f} s of the region as context): "
+            "ask for a shorter length"
         )
     if not any(c.labels for c in model.configs.values()):
         return {}

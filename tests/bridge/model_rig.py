@@ -17,18 +17,22 @@ from tests.model.sampling.tiny import SR, tiny_model_dir, tiny_vqvae
 
 
 def make_models(root: Path) -> Path:
-    """``root/tiny`` (VQ-VAE + 3 priors + ids), ``root/sketch`` (top prior only), ``root/codec`` (VQ-VAE only)."""
+    """``root/tiny`` (VQ-VAE + 3 priors + ids), ``root/sketch`` (top prior only), ``root/codec`` (VQ-VAE only),
+    ``root/plain`` (top prior and level-1 upsampler without label conditioning, no ids)."""
+    from dataclasses import replace
+
     from model.checkpoint.model_dir import save_component
     from model.prior import presets
     from model.sampling.loading import save_prior
     from tests.model.sampling.tiny import build
 
     tiny_model_dir(root / "tiny")
-    for name, levels in (("sketch", (2,)), ("codec", ())):
+    plain = (replace(presets.tiny_prior(), labels=False), replace(presets.tiny_upsampler(1), labels=False))
+    for name, configs in (("sketch", (presets.tiny_prior(),)), ("codec", ()), ("plain", plain)):
         vq = tiny_vqvae()
         save_component(root / name, "vqvae", "vqvae", vq.config.to_dict(), vq.state_dict(), model_name=name)
-        for lv in levels:
-            save_prior(root / name, build(presets.tiny_prior(), seed=lv))
+        for config in configs:
+            save_prior(root / name, build(config, seed=config.level))
     (root / "sketch" / "ids").symlink_to(root / "tiny" / "ids")
     return root
 

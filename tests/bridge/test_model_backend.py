@@ -44,10 +44,10 @@ def region(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_models_are_listed_from_a_folder_a_mapping_or_one_directory(models: Path) -> None:
-    assert ModelBackend(models).models() == ["codec", "sketch", "tiny"]
+    assert ModelBackend(models).models() == ["codec", "plain", "sketch", "tiny"]
     assert ModelBackend({"mine": models / "tiny"}).models() == ["mine"]
     assert ModelBackend(models / "tiny").models() == ["tiny"]
-    with pytest.raises(CheckpointError, match="no model named 'nope'; available: codec, sketch, tiny"):
+    with pytest.raises(CheckpointError, match="no model named 'nope'; available: codec, plain, sketch, tiny"):
         ModelBackend(models).load("nope", lambda p: None)
 
 
@@ -100,6 +100,21 @@ def test_the_plan_primes_with_the_region_tail_and_cuts_the_take_at_the_region_en
     np.testing.assert_allclose(part, np.clip(whole_audio[:, plan.start : plan.start + plan.frames], -1, 1), atol=1e-5)
 
 
+def test_a_region_longer_than_the_model_allows_is_told_as_a_song_of_the_maximum_length(
+    backend: ModelBackend, tmp_path: Path
+) -> None:
+    backend.load("tiny", lambda p: None)
+    model = backend._loaded["tiny"]
+    long_region = write_region(tmp_path / "long.wav", 25 * SR)  # the tiny prior takes songs of 1..20 s
+    plan = plan_job(model, "tiny", job(region=long_region), backend._ids_dir("tiny"), True, lambda p: None)
+    labels = plan.labels[2]
+    assert labels.total_length == 20 * SR - 1  # clamped just below the maximum
+    assert labels.offset + plan.sample_length == labels.total_length  # the sampled stretch ends the song
+    assert plan.codes[2].shape == (1, 28)  # context: one top window (32 tokens) minus a hop of 4 new tokens
+    takes = backend.run(job(region=long_region), Recorder(), CancelToken())
+    assert takes[0].audio.shape == (FRAMES, 1)
+
+
 def test_seeds_reproduce_and_do_not_depend_on_the_other_candidates(backend: ModelBackend, region: Path) -> None:
     a = backend.run(job(region=region, candidates=2, seeds=(11, 12)), Recorder(), CancelToken())
     b = backend.run(job(region=region, candidates=1, seeds=(12,)), Recorder(), CancelToken())
@@ -126,6 +141,13 @@ def test_a_model_with_fewer_priors_renders_from_its_lowest_level(backend: ModelB
     takes = backend.run(job(region=region, model="sketch"), events, CancelToken())
     assert takes[0].level == 2 and takes[0].audio.shape == (FRAMES, 1)
     assert events.kinds() == ["level_done"]  # the top level is the result: no separate preview
+
+
+def test_a_model_without_label_conditioning_ignores_artist_and_genre(backend: ModelBackend, region: Path) -> None:
+    events = Recorder()
+    takes = backend.run(job(region=region, model="plain", artist="nobody at all", genre="none"), events, CancelToken())
+    assert takes[0].level == 1 and takes[0].audio.shape == (FRAMES, 1)  # no level-0 prior: rendered from level 1
+    assert events.of("level_done") == [2, 1] and len(events.of("preview")) == 1
 
 
 def test_cancel_returns_within_200_ms_and_the_backend_stays_usable(backend: ModelBackend, region: Path) -> None:
@@ -165,14 +187,14 @@ def test_bf16_is_the_default_precision(models: Path) -> None:
         (lambda r, t: job(region=_garbage(t)), AudioError, "garbage.wav"),
         (lambda r, t: job(region=write_region(t / "short.wav", 100)), InputError, "at least one top-level token"),
         (lambda r, t: job(region=r, seconds=25.0), InputError, "too long for this model"),
-        (lambda r, t: job(region=r, seconds=19.99), InputError, "trained on songs shorter than 20 s"),
+        (lambda r, t: job(region=r, seconds=19.99), InputError, "takes songs shorter than 20 s"),
         (lambda r, t: job(region=r, model="codec"), InputError, "no prior for level 2"),
         (lambda r, t: job(region=r, temperatures=(0.9, 0.9)), InputError, "2 temperature values"),
         (lambda r, t: job(region=r, guidance=(1.0,)), InputError, "guidance"),
         (lambda r, t: job("upsample", codes=t / "none.npz"), CodesError, "none.npz"),
         (lambda r, t: job("upsample", codes=r), CodesError, "region.wav"),
         (lambda r, t: job("upsample", codes=_codes(t), model="sketch"), InputError, "no prior for level 1"),
-        (lambda r, t: job("prime", region=r), InputError, "cannot run 'prime' jobs"),
+        (lambda r, t: job("prime", region=r), InputError, "cannot run 'prime' jobs yet"),
     ],
 )
 def test_bad_input_is_a_clean_segue_error(backend: ModelBackend, region: Path, tmp_path: Path, make, error, words) -> None:  # type: ignore[no-untyped-def]
@@ -198,7 +220,7 @@ def _garbage(folder: Path) -> Path:
 
 def test_from_config_reads_the_daemon_and_model_backend_tables(models: Path) -> None:
     b = from_config({"daemon": {"models": str(models)}, "model_backend": {"precision": "fp32", "max_batch_size": 4}})
-    assert b.models() == ["codec", "sketch", "tiny"] and b.config.max_batch_size == 4
+    assert b.models() == ["codec", "plain", "sketch", "tiny"] and b.config.max_batch_size == 4
     with pytest.raises(ConfigError, match="unknown option"):
         from_config({"daemon": {"models": str(models)}, "model_backend": {"precison": "fp32"}})
     with pytest.raises(ConfigError, match="no models folder"):

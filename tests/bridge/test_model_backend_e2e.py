@@ -104,7 +104,7 @@ def test_continue_over_each_transport(daemon: Server, music: Path, transport: st
     torch.set_num_threads(1)
     c = connect(daemon, transport)
     try:
-        assert {m["name"] for m in c.hello()["models"]} == {"codec", "sketch", "tiny"}
+        assert {m["name"] for m in c.hello()["models"]} == {"codec", "plain", "sketch", "tiny"}
         project = {"sample_rate": 44100, "region_start_s": 0.0, "region_end_s": 0.2, "tempo_map": [0.0, 240.0],
                    "time_signature": [1, 16]}  # fmt: skip
         submitted = c.submit(kind="continue", model="tiny", length_bars=1, project=project, artist="bo", genre="pop",
@@ -138,7 +138,7 @@ def test_segue_serve_models_runs_the_model_backend(tmp_path: Path, music: Path) 
             name, _, value = line.strip().partition(" ")
             addresses[name] = value.strip()
         c = SegueClient.over_zmq(addresses["zmq_request"], addresses["zmq_control"], addresses["zmq_events"])
-        assert {m["name"] for m in c.hello()["models"]} == {"codec", "sketch", "tiny"}
+        assert {m["name"] for m in c.hello()["models"]} == {"codec", "plain", "sketch", "tiny"}
         submitted = c.submit(kind="generate", model="sketch", length_s=0.05, seeds=[1])
         done = c.wait_for(submitted["id"], {"result_ready", "failed"}, timeout=30.0)
         assert done["type"] == "result_ready" and done["data"]["results"][0]["level"] == 2, done
