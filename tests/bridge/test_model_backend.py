@@ -62,6 +62,18 @@ def test_load_reports_progress_and_unload_frees(models: Path) -> None:
     assert b.loaded() == []
 
 
+def test_a_damaged_model_directory_fails_to_load_with_a_checkpoint_error(models: Path, tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copytree(models / "sketch", tmp_path / "broken", symlinks=True)
+    weights = tmp_path / "broken" / "prior_level_2.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    b = ModelBackend({"broken": tmp_path / "broken"})
+    with pytest.raises(CheckpointError, match="prior_level_2.safetensors"):
+        b.load("broken", lambda p: None)
+    assert b.loaded() == []
+
+
 def test_continue_starts_at_the_region_end_with_previews_before_the_full_render(backend: ModelBackend, region: Path) -> None:
     events = Recorder()
     takes = backend.run(job(region=region, candidates=2, seeds=(3, 4)), events, CancelToken())
