@@ -67,6 +67,7 @@ _ENCODER_NAMES = {
     "attention_multiplier": "prime_m_attn",
     "mlp_multiplier": "prime_m_mlp",
 }
+V3_LABEL_BINS = (604, 7898)
 # JukeboxModel copies these from its own config into every prior config
 SHARED_FIELDS = ("sampling_rate", "timing_dims", "min_duration", "max_duration", "max_nb_genres", "metadata_conditioning")
 
@@ -117,7 +118,8 @@ def hf_prior_config_to_hps(prior: Mapping[str, Any], level: int, source: str) ->
     else:  # HF's defaults (68, 2) are unchecked and meaningless without lyrics: no alignment head
         hps["alignment_layer"] = hps["alignment_head"] = None
     hps["cond_res_scale"] = bool(hps.get("cond_res_scale") or False)
-    hps["labels_v3"] = hps.get("n_vocab") == 79  # only the v3 (1b_lyrics) release has 79 lyric characters
+    # HF has no labels_v3: the id tables' sizes tell v3 (1b_lyrics: 604 genres, 7898 artists) from v2 (120, 4111)
+    hps["labels_v3"] = tuple(hps.get("y_bins") or ()) == V3_LABEL_BINS
     return hps
 
 
