@@ -2,8 +2,8 @@
 
 A builder turns a component's config dict into an (uninitialised) module; ``build_component`` then
 loads the weights strictly, so every missing, unexpected or wrongly shaped tensor is reported in one
-``CheckpointError`` instead of surfacing later as garbage audio. Adding a prior kind is one
-``register_kind("prior", lambda cfg: Prior(PriorConfig.from_dict(cfg)))`` call.
+``CheckpointError`` instead of surfacing later as garbage audio. Kinds: "vqvae" and "prior"
+(``model.checkpoint.priors.load_prior`` adds the checks against the directory's VQ-VAE).
 """
 
 from __future__ import annotations
@@ -44,7 +44,15 @@ def _build_vqvae(config: Mapping[str, Any]) -> nn.Module:
     return VQVAE(VQVAEConfig.from_dict(dict(config)))
 
 
+def _build_prior(config: Mapping[str, Any]) -> nn.Module:
+    from model.prior.prior import JukeboxPrior
+    from model.prior.prior_config import PriorConfig
+
+    return JukeboxPrior(PriorConfig.from_dict(dict(config)))
+
+
 register_kind("vqvae", _build_vqvae)
+register_kind("prior", _build_prior)  # components prior_level_0/1/2; see model.checkpoint.priors
 
 
 def check_state_dict(module: nn.Module, state_dict: Mapping[str, torch.Tensor], source: str) -> None:

@@ -171,6 +171,9 @@ class ConditionalAutoregressive(nn.Module):
         dtype = self.x_emb.weight.dtype
         if cache.dtype != dtype:
             raise InputError(f"the cache holds {cache.dtype} but the model runs in {dtype}; make it with that dtype")
+        if cache.fast_step is not None and T == 1 and s > 0:  # static-shape (compiled) step, fast_step.py
+            self._cond(x_cond, s, 1, dtype)  # same x_cond check as below
+            return cache.fast_step(tokens, x_cond)  # (N, 1, bins)
         h = self.x_emb(tokens)  # (N, T, width)
         if s == 0:
             h = torch.cat([self._start(N, y_cond, dtype), h], dim=1)  # (N, T+1, width)

@@ -13,6 +13,7 @@ from bridge.config import BridgeConfig, load_config_file
 from model.errors import ConfigError
 
 NAME = "serve"
+MODEL_BACKEND = "bridge.model_backend:from_config"  # the real backend, used when a models folder is given
 HELP = "run the segue daemon (ZeroMQ + OSC front ends, job engine)"
 DESCRIPTION = (
     "Run the segue daemon. Options come from --config FILE ([bridge], [engine] and [daemon] tables) and "
@@ -35,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-zmq", action="store_true", help="do not start the ZeroMQ front end")
     parser.add_argument("--state-dir", help="journal and render store (default ~/.segue)")
     parser.add_argument("--backend", help="the model backend factory, 'module:function' (or [daemon] backend)")
+    parser.add_argument("--models", metavar="DIR", help="serve the model directories in DIR (or [daemon] models)")
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -77,9 +79,13 @@ def run(args: argparse.Namespace) -> int:
     config, tables = load_config_file(args.config) if args.config else (BridgeConfig(), {})
     config = BridgeConfig.from_dict({**config.to_dict(), **_overrides(args)})
     daemon = tables.get("daemon", {})
-    backend_spec = args.backend or daemon.get("backend")
+    if args.models:
+        daemon = {**daemon, "models": args.models}
+        tables = {**tables, "daemon": daemon}
+    backend_spec = args.backend or daemon.get("backend") or (MODEL_BACKEND if daemon.get("models") else None)
     if not backend_spec:
-        raise ConfigError("no model backend configured: pass --backend module:function or set [daemon] backend")
+        raise ConfigError("no model backend configured: pass --models DIR (or --backend module:function) or set "
+                          "[daemon] models (or backend)")
     state = Path(args.state_dir or daemon.get("state_dir", "~/.segue")).expanduser()
     try:
         engine_config = EngineConfig(**tables.get("engine", {}))

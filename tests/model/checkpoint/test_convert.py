@@ -153,7 +153,7 @@ def test_hf_standalone_vqvae(tmp_path: Path) -> None:
     _same_weights(loaded, model)
 
 
-def test_hf_full_model_skips_priors(tmp_path: Path) -> None:
+def test_hf_full_model_checks_prior_weights(tmp_path: Path) -> None:
     model = _tiny_vqvae()
     hf_dir = tmp_path / "hf"
     hf_dir.mkdir()
@@ -167,7 +167,11 @@ def test_hf_full_model_skips_priors(tmp_path: Path) -> None:
     del state["priors.0.prior.x_emb.weight"]
     state["priors.0.prior.embed_tokens.weight"] = torch.zeros(2, 2)
     save_file(state, str(hf_dir / "model.safetensors"))
-    result = convert_hf(hf_dir, tmp_path / "out")
-    assert result.skipped == ("prior_level_2",)
+    with pytest.raises(CheckpointError, match=r"priors\.0 \(prior_level_2\).*missing"):
+        convert_hf(hf_dir, tmp_path / "out")  # priors are converted now, and strictly
+    del state["priors.0.prior.embed_tokens.weight"]
+    save_file(state, str(hf_dir / "model.safetensors"))
+    result = convert_hf(hf_dir, tmp_path / "out")  # no prior weights at all: VQ-VAE only, priors reported
+    assert result.skipped == ("prior_level_2", "prior_level_1", "prior_level_0")
     assert (tmp_path / "out" / MANIFEST).is_file()
     _same_weights(load_vqvae(tmp_path / "out"), model)

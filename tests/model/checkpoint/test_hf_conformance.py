@@ -16,6 +16,7 @@ from model.checkpoint.builders import load_vqvae
 from model.checkpoint.convert import convert_hf, convert_openai
 from model.checkpoint.hf import read_hf_dir, split_hf_state_dict
 from model.checkpoint.hf_keys import vqvae_keys_hf_to_openai
+from model.checkpoint.priors import available_levels
 
 modeling = pytest.importorskip("transformers.models.deprecated.jukebox.modeling_jukebox")
 configuration = pytest.importorskip("transformers.models.deprecated.jukebox.configuration_jukebox")
@@ -107,7 +108,8 @@ def _pattern(key: str) -> str:
 
 
 def test_whole_hf_jukebox_model(tmp_path: Path, reference_dir: Path) -> None:
-    """A saved HF JukeboxModel: the VQ-VAE converts exactly, every prior key maps to an official name pattern."""
+    """A saved HF JukeboxModel: the VQ-VAE converts exactly, every prior key maps to an official name pattern,
+    and every prior converts (numerics: tests/model/checkpoint/test_prior_hf.py)."""
     vqvae = configuration.JukeboxVQVAEConfig(**SMALL)
     layers = dict(
         hidden_size=32,
@@ -137,7 +139,12 @@ def test_whole_hf_jukebox_model(tmp_path: Path, reference_dir: Path) -> None:
     )
     upsamplers = [
         configuration.JukeboxPriorConfig(
-            level=hf_level, num_layers=2, attention_pattern="raw_column_previous_row_attention", **layers
+            level=hf_level,
+            num_layers=2,
+            attention_pattern="raw_column_previous_row_attention",
+            is_encoder_decoder=False,  # HF defaults describe a lyrics prior; upsamplers have no lyrics
+            nb_relevant_lyric_tokens=0,
+            **layers,
         )
         for hf_level in (1, 2)
     ]
@@ -158,7 +165,8 @@ def test_whole_hf_jukebox_model(tmp_path: Path, reference_dir: Path) -> None:
         assert {_pattern(k) for k in parts[ours]} == {_pattern(k) for k in official[theirs]}, ours
 
     result = convert_hf(tmp_path / "hf", tmp_path / "ours")
-    assert result.skipped == ("prior_level_0", "prior_level_1", "prior_level_2")
+    assert result.skipped == ()
+    assert available_levels(tmp_path / "ours") == (0, 1, 2)
     ours = load_vqvae(tmp_path / "ours").state_dict()
     hf_vqvae = model.vqvae.state_dict()
     names = vqvae_keys_hf_to_openai(hf_vqvae)

@@ -1,0 +1,148 @@
+"""ModelBackend behind a real JobEngine, the ZeroMQ and OSC front ends, and ``segue serve --models``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+import torch
+
+from bridge.engine import EngineConfig, JobEngine
+from bridge.jobs import TERMINAL, EventType, JobEvent, JobState
+from bridge.journal import Journal
+from bridge.model_backend import ModelBackend, ModelBackendConfig
+from bridge.server import Server
+from bridge.store import RenderStore
+from plugin_host.client import SegueClient
+from tests.bridge.daemon_rig import TRANSPORTS, connect, rig_config
+from tests.bridge.model_rig import job, make_models, write_region
+from tests.bridge.tone_backend import wait_until
+
+pytestmark = pytest.mark.timeout(60)
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def music(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("music")
+    make_models(root / "models")
+    write_region(root / "region.wav", 4410, 22050)  # 0.2 s at 22.05 kHz: read at the model's 44.1 kHz
+    return root
+
+
+@pytest.fixture
+def engine(tmp_path: Path, music: Path) -> Iterator[tuple[JobEngine, list[JobEvent]]]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    backend = ModelBackend(music / "models", ModelBackendConfig(precision="fp32"))
+    e = JobEngine(backend, Journal(tmp_path / "journal.sqlite3"), RenderStore(tmp_path / "store"), EngineConfig())
+    events: list[JobEvent] = []
+    e.subscribe(events.append)
+    yield e, events
+    e.shutdown(3.0)
+    torch.set_num_threads(before)
+
+
+def _finish(engine: JobEngine, job_id: str) -> JobState:
+    wait_until(lambda: engine.status(job_id).state in TERMINAL, 30.0)
+    engine._hub.flush()
+    return engine.status(job_id).state
+
+
+def test_engine_renders_a_continuation_at_the_project_rate(engine: tuple[JobEngine, list[JobEvent]], music: Path) -> None:
+    e, events = engine
+    info = e.submit(job(region=music / "region.wav", seconds=0.05, candidates=2, seeds=(5, 6)))
+    assert _finish(e, info.id) is JobState.DONE, e.status(info.id).error_message
+    mine = [ev for ev in events if ev.job_id == info.id]
+    types = [ev.type for ev in mine]
+    assert types.index(EventType.PREVIEW_READY) < types.index(EventType.RESULT_READY)
+    assert [ev.data["level"] for ev in mine if ev.type is EventType.LEVEL_DONE] == [2, 1, 0]
+    results = e.status(info.id).results
+    assert [(r.seed, r.level, r.sample_rate, r.frames) for r in results] == [(5, 0, 48000, 2400), (6, 0, 48000, 2400)]
+    assert sf.info(results[0].path).samplerate == 48000
+
+
+def test_engine_reports_bad_input_and_stays_up(engine: tuple[JobEngine, list[JobEvent]], music: Path) -> None:
+    e, _ = engine
+    bad = e.submit(job(region=music / "region.wav", artist="nobody at all"))
+    assert _finish(e, bad.id) is JobState.FAILED
+    failed = e.status(bad.id)
+    assert failed.error_code == "bad_input" and "nobody at all" in (failed.error_message or "")
+    good = e.submit(job("generate", seconds=0.02))
+    assert _finish(e, good.id) is JobState.DONE
+
+
+def test_engine_cancel_frees_the_worker_within_200_ms(engine: tuple[JobEngine, list[JobEvent]], music: Path) -> None:
+    e, events = engine
+    info = e.submit(job(region=music / "region.wav", seconds=1.0))
+    wait_until(lambda: any(ev.job_id == info.id and ev.type is EventType.LEVEL_DONE for ev in events), 20.0)
+    t0 = time.monotonic()
+    e.cancel(info.id)
+    wait_until(lambda: e.status(info.id).state is JobState.CANCELLED, 1.0)
+    assert time.monotonic() - t0 < 0.2
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory: pytest.TempPathFactory, music: Path) -> Iterator[Server]:
+    state = tmp_path_factory.mktemp("state")
+    backend = ModelBackend(music / "models", ModelBackendConfig(precision="fp32"))
+    engine = JobEngine(backend, Journal(state / "journal.sqlite3"), RenderStore(state / "store"), EngineConfig())
+    server = Server(rig_config(music), engine)
+    server.startup()
+    yield server
+    server.shutdown(3.0)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_continue_over_each_transport(daemon: Server, music: Path, transport: str) -> None:
+    torch.set_num_threads(1)
+    c = connect(daemon, transport)
+    try:
+        assert {m["name"] for m in c.hello()["models"]} == {"codec", "plain", "sketch", "tiny"}
+        project = {"sample_rate": 44100, "region_start_s": 0.0, "region_end_s": 0.2, "tempo_map": [0.0, 240.0],
+                   "time_signature": [1, 16]}  # fmt: skip
+        submitted = c.submit(kind="continue", model="tiny", length_bars=1, project=project, artist="bo", genre="pop",
+                             region={"path": str(music / "region.wav")}, seeds=[9])  # fmt: skip
+        assert submitted["length_s"] == pytest.approx(0.0625)  # one 1/16 bar at 240 bpm
+        done = c.wait_for(submitted["id"], {"result_ready", "failed"}, timeout=30.0)
+        assert done["type"] == "result_ready", done
+        (result,) = done["data"]["results"]
+        assert result["seed"] == 9 and result["frames"] == round(0.0625 * 44100) and Path(result["path"]).is_file()
+        # the model backend's errors reach the client as they are
+        bad = c.submit(kind="continue", model="codec", length_s=0.05, region={"path": str(music / "region.wav")})
+        failed = c.wait_for(bad["id"], {"failed", "result_ready"}, timeout=30.0)
+        assert failed["type"] == "failed" and failed["data"]["code"] == "bad_input", failed
+        assert "no prior for level 2" in failed["data"]["message"]
+    finally:
+        c.close()
+
+
+def test_segue_serve_models_runs_the_model_backend(tmp_path: Path, music: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "bridge.cli", "serve", "--models", str(music / "models"), "--state-dir",
+           str(tmp_path / "state"), "--root", str(music), "--request-port", "0", "--control-port", "0",
+           "--events-port", "0", "--no-osc"]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        addresses: dict[str, str] = {}
+        while "Ctrl-C" not in "".join(addresses):
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read() if proc.stderr else ""
+            name, _, value = line.strip().partition(" ")
+            addresses[name] = value.strip()
+        c = SegueClient.over_zmq(addresses["zmq_request"], addresses["zmq_control"], addresses["zmq_events"])
+        assert {m["name"] for m in c.hello()["models"]} == {"codec", "plain", "sketch", "tiny"}
+        submitted = c.submit(kind="generate", model="sketch", length_s=0.05, seeds=[1])
+        done = c.wait_for(submitted["id"], {"result_ready", "failed"}, timeout=30.0)
+        assert done["type"] == "result_ready" and done["data"]["results"][0]["level"] == 2, done
+        c.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -1,0 +1,96 @@
+"""A whole Hugging Face ``JukeboxModel`` (transformers 4.57.6, test-only oracle) with tiny priors of each top
+family: converted priors must reproduce the port's logits, configs must come back exactly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from model.checkpoint.convert import convert_hf
+from model.checkpoint.priors import available_levels, load_prior
+from model.errors import CheckpointError
+from model.prior import presets
+from model.prior.prior_config import PriorConfig
+from tests.model.checkpoint.prior_files import TOP_FAMILIES, logits, randomise, window
+
+modeling = pytest.importorskip("transformers.models.deprecated.jukebox.modeling_jukebox")
+configuration = pytest.importorskip("transformers.models.deprecated.jukebox.configuration_jukebox")
+from tests.model.prior.test_hf_conformance import hf_prior_config  # noqa: E402  (needs transformers)
+
+VQVAE = dict(
+    nb_discrete_codes=64, embed_dim=8, levels=3, res_downs_t=[3, 2, 2], res_strides_t=[2, 2, 2],
+    res_conv_width=4, res_conv_depth=2, multipliers=[2, 1, 1], res_dilation_growth_rate=3,
+)  # fmt: skip
+
+
+def ours_configs(family: str) -> list[PriorConfig]:
+    """Our configs in HF order (top first)."""
+    return [TOP_FAMILIES[family](), presets.tiny_upsampler(1), presets.tiny_upsampler(0)]
+
+
+def save_hf_model(family: str, directory: Path) -> object:
+    configs = ours_configs(family)
+    top = configs[0]
+    config = configuration.JukeboxConfig(
+        vqvae_config=VQVAE,
+        prior_config_list=[hf_prior_config(c).to_dict() for c in configs],
+        sampling_rate=top.sample_rate, timing_dims=top.t_bins, min_duration=top.min_duration,
+        max_duration=top.max_duration, max_nb_genres=top.max_bow_genre_size, metadata_conditioning=True,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = modeling.JukeboxModel(config).eval()
+    randomise(model.priors, seed=7)
+    # Tied x_emb/x_out (upsamplers, 1b_lyrics) make safetensors refuse; the hub files are pytorch_model.bin too.
+    model.save_pretrained(directory, safe_serialization=False)
+    return model
+
+
+def hf_logits(model: object, index: int, c: PriorConfig) -> torch.Tensor:
+    theirs = model.priors[index]  # type: ignore[attr-defined]
+    get_cond = theirs.get_cond
+
+    def contiguous_lyrics(*args):  # the port's encoder loss .view()s a sliced (non-contiguous) lyric tensor
+        audio, metadata, lyrics = get_cond(*args)
+        return audio, metadata, None if lyrics is None else lyrics.contiguous()
+
+    theirs.get_cond = contiguous_lyrics
+    if c.lyrics == "none":  # the port's zero encoder loss reads .device off a None
+        theirs.get_encoder_loss = lambda states, target: torch.tensor(0.0)
+    codes, labels, upper = window(c)
+    with torch.no_grad():
+        _, metrics = theirs.forward_tokens(codes, [upper] if upper is not None else [], labels, get_preds=True)
+    return metrics["preds"]
+
+
+@pytest.mark.parametrize("family", sorted(TOP_FAMILIES))
+def test_hf_jukebox_model_priors_match_the_port(tmp_path: Path, family: str) -> None:
+    model = save_hf_model(family, tmp_path / "hf")
+    result = convert_hf(tmp_path / "hf", tmp_path / "ours")
+    assert result.skipped == ()
+    assert available_levels(tmp_path / "ours") == (0, 1, 2)
+    for index, expected_config in enumerate(ours_configs(family)):
+        level = 2 - index  # HF numbers priors top first
+        prior = load_prior(tmp_path / "ours", level)
+        assert prior.config == expected_config
+        ours = logits(prior)
+        assert float(ours.std()) > 0.1
+        torch.testing.assert_close(ours, hf_logits(model, index, expected_config), rtol=1e-4, atol=1e-4)
+
+
+def test_hf_shared_fields_win_and_vocab_mismatch_is_explained(tmp_path: Path) -> None:
+    save_hf_model("merged_lyrics", tmp_path / "hf")
+    path = tmp_path / "hf" / "config.json"
+    config = json.loads(path.read_text())
+    for prior in config["prior_config_list"]:  # JukeboxModel replaces these with the top-level values
+        prior.update(timing_dims=99, max_nb_genres=7, min_duration=0.0, sampling_rate=22050)
+    path.write_text(json.dumps(config))
+    convert_hf(tmp_path / "hf", tmp_path / "ours")
+    assert load_prior(tmp_path / "ours", 2).config == presets.tiny_prior_merged()
+
+    config["prior_config_list"][0]["lyric_vocab_size"] = 80  # HF's default; the weights have 64 + 79 rows
+    path.write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match=r"priors\.0 \(prior_level_2\).*143 rows.*= 144.*2128.*to 79"):
+        convert_hf(tmp_path / "hf", tmp_path / "other")

@@ -1,0 +1,163 @@
+"""Static-shape single-token step (eager): same logits as the sliced cached step and the full pass."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import torch
+
+from model.prior.autoregressive import ConditionalAutoregressive
+from model.prior.config import AttnFunc, AutoregressiveConfig, TransformerConfig
+from model.prior.fast_step import FastStep
+from model.sampling.ar_session import CachedSession
+from model.sampling.logits import draw_uniforms, make_generators
+from model.sampling.session import sample_window
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+# every attention type a released layout decodes with: 1,2,3 (upsamplers, 5b), 0, 4 (summary), 6 (5b_lyrics
+# cross-attention), 7 (1b_lyrics prime attention)
+LAYOUTS = {
+    "upsampler": dict(n_ctx=48, width=16, depth=3, heads=2, attn_order=2, blocks=6),
+    "dense": dict(n_ctx=40, width=16, depth=4, heads=2, attn_order=9, blocks=5),
+    "summary": dict(n_ctx=40, width=16, depth=2, heads=1, attn_order=3, blocks=5),
+    "5b_lyrics": dict(n_ctx=40, width=16, depth=20, heads=2, attn_order=10, blocks=5, encoder_dims=6),
+    "1b_lyrics": dict(n_ctx=40, width=16, depth=16, heads=2, attn_order=12, blocks=5, prime_len=12),
+}
+
+
+def make_model(name: str, merged_decoder: bool = False) -> ConditionalAutoregressive:
+    torch.manual_seed(0)
+    tc = TransformerConfig(**LAYOUTS[name])  # type: ignore[arg-type]
+    model = ConditionalAutoregressive(AutoregressiveConfig(tc, bins=11, merged_decoder=merged_decoder)).eval()
+    with torch.no_grad():  # zero-initialised projections would hide attention bugs
+        for block in model.transformer._attn_mods:
+            torch.nn.init.normal_(block.attn.c_proj.w, std=0.2)
+            torch.nn.init.normal_(block.mlp.c_proj.w, std=0.2)
+    return model
+
+
+def test_layouts_cover_every_cached_attention_type() -> None:
+    used = {f for name in LAYOUTS for f in TransformerConfig(**LAYOUTS[name]).layer_attn_funcs}  # type: ignore[arg-type]
+    assert used == set(AttnFunc) - {AttnFunc.SUMMARY_SPREAD}
+
+
+@pytest.mark.parametrize("name", sorted(LAYOUTS))
+def test_static_step_equals_sliced_step_and_full_pass(name: str) -> None:
+    model = make_model(name, merged_decoder=name == "5b_lyrics")
+    n, L, W = 3, model.n_ctx, model.width
+    enc_dims = LAYOUTS[name].get("encoder_dims", 0)
+    plain, fast = model.new_cache(n, torch.float32), model.new_cache(n, torch.float32)
+    FastStep(model, fast, compile=False).attach()
+    with torch.no_grad():
+        for window in range(3):  # the cache is reused: every window starts at a different prefix length
+            x = torch.randint(0, 11, (n, L))
+            y, xc = torch.randn(n, 1, W), torch.randn(n, L, W)
+            enc = torch.randn(n, enc_dims, W) if enc_dims else None
+            full = model(x, x_cond=xc, y_cond=y, encoder_kv=enc)  # (n, L, bins)
+            for cache in (plain, fast):
+                cache.reset()
+                first = 2 + 5 * window
+                outs = [model.step(x[:, :first], cache, x_cond=xc, y_cond=y, encoder_kv=enc)]
+                outs += [model.step(x[:, t : t + 1], cache, x_cond=xc) for t in range(first, L - 1)]
+                torch.testing.assert_close(torch.cat(outs, 1), full, atol=1e-5, rtol=1e-5)
+                assert cache.length == L
+
+
+def test_static_step_broadcast_x_cond_and_no_cond() -> None:
+    model = make_model("upsampler")
+    x, y = torch.randint(0, 11, (2, 48)), torch.randn(2, 1, 16)
+    for xc in (torch.randn(2, 1, 16), None):
+        cache = model.new_cache(2, torch.float32)
+        FastStep(model, cache, compile=False).attach()
+        with torch.no_grad():
+            outs = [model.step(x[:, :1], cache, x_cond=xc, y_cond=y)]
+            outs += [model.step(x[:, t : t + 1], cache, x_cond=xc) for t in range(1, 47)]
+            torch.testing.assert_close(torch.cat(outs, 1), model(x, x_cond=xc, y_cond=y), atol=1e-5, rtol=1e-5)
+
+
+def test_bfloat16_static_step_matches_the_sliced_step() -> None:
+    model = make_model("1b_lyrics").to(torch.bfloat16)
+    x, y = torch.randint(0, 11, (2, 40)), torch.randn(2, 1, 16, dtype=torch.bfloat16)
+    outs = {}
+    for fast in (False, True):
+        cache = model.new_cache(2, torch.bfloat16)
+        if fast:
+            FastStep(model, cache, compile=False).attach()
+        with torch.no_grad():
+            steps = [model.step(x[:, :3], cache, y_cond=y)] + [model.step(x[:, t : t + 1], cache) for t in range(3, 39)]
+        outs[fast] = torch.cat(steps, 1)
+    torch.testing.assert_close(outs[True], outs[False], atol=2e-2, rtol=2e-2)  # bf16 sums in another order
+
+
+def test_sampled_tokens_are_identical_with_the_fast_step() -> None:
+    model = make_model("upsampler")
+    y, xc = torch.randn(4, 1, 16), torch.randn(4, 48, 16)
+    context = torch.randint(0, 11, (4, 9))
+    tokens = {}
+    for fast in (False, True):
+        cache = model.new_cache(4, torch.float32)
+        if fast:
+            FastStep(model, cache, compile=False).attach()
+        u = draw_uniforms(make_generators([1, 2, 3, 4]), 38)
+        with torch.inference_mode():
+            session = CachedSession(lambda t, c=cache: model.step(t, c, x_cond=xc, y_cond=y), cache)
+            tokens[fast] = sample_window(session, context, u, 1.0, 0, 0.0, 4)
+    assert torch.equal(tokens[True], tokens[False])
+
+
+def _has_cxx() -> bool:
+    import shutil
+
+    return any(shutil.which(c) for c in ("g++", "c++", "clang++"))
+
+
+def test_a_failing_compiler_falls_back_to_the_eager_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: object, **kwargs: object) -> object:
+        def fail(*a: object) -> None:
+            raise RuntimeError("no compiler here")
+
+        return fail
+
+    monkeypatch.setattr(torch, "compile", broken)
+    model = make_model("upsampler")
+    x, y = torch.randint(0, 11, (2, 48)), torch.randn(2, 1, 16)
+    cache = model.new_cache(2, torch.float32)
+    step = FastStep(model, cache, compile=True).attach()
+    with torch.no_grad():
+        outs = [model.step(x[:, :4], cache, y_cond=y)] + [model.step(x[:, t : t + 1], cache) for t in range(4, 47)]
+    torch.testing.assert_close(torch.cat(outs, 1), model(x, y_cond=y), atol=1e-5, rtol=1e-5)
+    assert not step.compiled and step.error == "RuntimeError: no compiler here"
+
+
+@pytest.mark.slow  # ~50 s: inductor compiles a 16-layer graph with gcc
+@pytest.mark.skipif(not _has_cxx(), reason="torch.compile on CPU needs a C++ compiler (g++/clang++); none on PATH")
+def test_compiled_step_matches_eager_without_recompiling() -> None:
+    from torch._dynamo.utils import counters
+
+    torch._dynamo.reset()
+    counters.clear()
+    model = make_model("1b_lyrics")
+    n, L = 2, model.n_ctx
+    plain, fast = model.new_cache(n, torch.float32), model.new_cache(n, torch.float32)
+    step = FastStep(model, fast, compile=True).attach()
+    with torch.no_grad():
+        for window in range(3):
+            x, y, xc = torch.randint(0, 11, (n, L)), torch.randn(n, 1, 16), torch.randn(n, L, 16)
+            outs = []
+            for cache in (plain, fast):
+                cache.reset()
+                steps = [model.step(x[:, : 1 + window], cache, x_cond=xc, y_cond=y)]
+                steps += [model.step(x[:, t : t + 1], cache, x_cond=xc) for t in range(1 + window, L - 1)]
+                outs.append(torch.cat(steps, 1))
+            torch.testing.assert_close(outs[1], outs[0], atol=1e-5, rtol=1e-5)
+    assert step.compiled and step.error is None
+    assert counters["stats"]["unique_graphs"] == 1  # traced once: every position and window reuses the graph
