@@ -64,8 +64,11 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     target = Path(path)
     directory = target.parent if str(target.parent) else Path(".")
     tmp = _create_temp(directory, target.suffix)
+    mode = tmp.stat().st_mode & 0o777  # what the umask gave a normally created file
     try:
         yield tmp
+        if tmp.stat().st_mode & 0o777 != mode:  # some writers (safetensors) recreate the file 0600
+            os.chmod(tmp, mode)
         fsync_path(tmp)
         os.replace(tmp, target)
     except BaseException:

@@ -65,3 +65,19 @@ def test_permissions_follow_umask(tmp_path: Path) -> None:
 def test_missing_directory_raises_oserror(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         atomic_write_bytes(tmp_path / "nope" / "x.bin", b"x")
+
+
+def test_permissions_follow_the_umask_even_when_the_writer_recreates_the_file(tmp_path) -> None:
+    import os
+
+    import torch
+    from safetensors.torch import save_file
+
+    from model.atomic import atomic_path
+
+    target = tmp_path / "w.safetensors"
+    with atomic_path(target) as tmp:
+        save_file({"x": torch.zeros(2)}, str(tmp))
+    plain = tmp_path / "plain"
+    plain.write_bytes(b"x")
+    assert os.stat(target).st_mode & 0o777 == os.stat(plain).st_mode & 0o777
