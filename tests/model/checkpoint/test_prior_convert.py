@@ -45,9 +45,12 @@ def test_saved_hps_convert_to_identical_logits(files: Path, tmp_path: Path, fami
     assert available_levels(tmp_path / "model") == (0, 1, 2)
     for level in (0, 1):
         original = tiny_prior(presets.tiny_upsampler(level), seed=10 + level)
-        torch.testing.assert_close(logits(load_prior(tmp_path / "model", level)), logits(original), rtol=0, atol=0)
+        upsampler = load_prior(tmp_path / "model", level)
+        assert upsampler.prior.x_out.weight is upsampler.prior.x_emb.weight  # still tied after loading
+        torch.testing.assert_close(logits(upsampler), logits(original), rtol=0, atol=0)
     loaded = load_prior(tmp_path / "model", 2)
     assert loaded.config == top.config
+    assert (loaded.prior.x_out.weight is loaded.prior.x_emb.weight) == (family == "merged_lyrics")
     torch.testing.assert_close(logits(loaded), logits(top), rtol=0, atol=0)
 
 
