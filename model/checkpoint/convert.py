@@ -29,6 +29,7 @@ from model.checkpoint.openai import read_openai_checkpoint
 from model.checkpoint.prior_import import HpsSets, import_prior_file, split_hps
 from model.checkpoint.priors import (
     PRIOR_KIND,
+    build_prior,
     check_prior_fits_vqvae,
     explain_vocab_mismatch,
     prior_component,
@@ -176,7 +177,7 @@ def convert_hf(
             check_prior_fits_vqvae(prior_config, config, source)
             state = parts.pop(component)
             explain_vocab_mismatch(prior_config, state, source)
-            prior = build_module(PRIOR_KIND, prior_config.to_dict(), state, source)
+            prior = build_prior(prior_config, state, source)
             yield component, (PRIOR_KIND, prior_config.to_dict(), prior.state_dict())
 
     return _write_model(out, name or out.name, all_parts(), skipped)

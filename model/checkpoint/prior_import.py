@@ -16,10 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from model.checkpoint.builders import build_module
 from model.checkpoint.openai import read_openai_checkpoint
 from model.checkpoint.priors import (
-    PRIOR_KIND,
+    build_prior,
     check_prior_fits_vqvae,
     explain_vocab_mismatch,
     preset_prior_config,
@@ -113,6 +112,13 @@ def import_prior_file(
             f"{file}: is a VQ-VAE checkpoint (vqvae.pth.tar), not a prior; pass it to --vqvae"
         )
     config = resolve_prior_config(level, file, checkpoint.hps, hps, preset, vqvae)
-    explain_vocab_mismatch(config, checkpoint.state_dict, str(file))
-    module = build_module(PRIOR_KIND, config.to_dict(), checkpoint.state_dict, str(file))
+    try:
+        explain_vocab_mismatch(config, checkpoint.state_dict, str(file))
+        module = build_prior(config, checkpoint.state_dict, str(file))
+    except CheckpointError as exc:
+        if level in hps.priors or preset is not None:
+            raise
+        raise CheckpointError(
+            f"{exc} (hyper-parameters from the file's saved hps; for a released file try --preset)"
+        ) from exc
     return config.to_dict(), module.state_dict()

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from model.checkpoint.builders import build_module
+from model.checkpoint.builders import check_state_dict
 from model.checkpoint.model_dir import load_component, read_manifest
 from model.errors import CheckpointError, ConfigError
 
@@ -50,8 +50,6 @@ def available_levels(model_dir: str | os.PathLike[str]) -> tuple[int, ...]:
 
 def load_prior(model_dir: str | os.PathLike[str], level: int, *, verify: bool = True) -> JukeboxPrior:
     """The prior of ``level`` (CPU, eval mode, weights in the stored dtype), checked against the VQ-VAE."""
-    from model.prior.prior import JukeboxPrior
-
     directory = Path(model_dir)
     have = available_levels(directory)
     if level not in have:
@@ -69,10 +67,37 @@ def load_prior(model_dir: str | os.PathLike[str], level: int, *, verify: bool = 
             f"level {config.level}; re-run 'segue convert'"
         )
     check_prior_fits_vqvae(config, read_vqvae_config(directory), source)
-    module = build_module(PRIOR_KIND, loaded.config, loaded.state_dict, source)
-    if not isinstance(module, JukeboxPrior):
-        raise CheckpointError(f"{source}: built a {type(module).__name__}, not a Jukebox prior")
-    return module
+    return build_prior(config, loaded.state_dict, source)
+
+
+def build_prior(config: PriorConfig, state_dict: Mapping[str, torch.Tensor], source: str) -> JukeboxPrior:
+    """A ``JukeboxPrior`` holding ``state_dict`` (strictly checked), each tensor cast to its parameter's dtype.
+
+    The module is laid out on the meta device and the given tensors become its parameters, so a 5B prior
+    is never randomly initialised or held twice; tied weights (x_out = x_emb) stay one parameter.
+    """
+    from model.prior.prior import JukeboxPrior
+
+    with torch.device("meta"):
+        module = JukeboxPrior(config)
+    check_state_dict(module, state_dict, source)
+    canonical: dict[int, str] = {}
+    aliases: dict[str, str] = {}  # parameter name -> name of the parameter it is tied to
+    for name, param in module.named_parameters(remove_duplicate=False):
+        if id(param) in canonical:
+            aliases[name] = canonical[id(param)]
+        else:
+            canonical[id(param)] = name
+    expected = module.state_dict()
+    cast = {k: v.to(expected[k].dtype) for k, v in state_dict.items()}
+    module.load_state_dict(cast, strict=True, assign=True)
+    for alias, name in aliases.items():
+        owner, _, attr = alias.rpartition(".")
+        setattr(module.get_submodule(owner), attr, module.get_parameter(name))
+    left = [n for n, t in (*module.named_parameters(), *module.named_buffers()) if t.is_meta]
+    if left:
+        raise CheckpointError(f"{source}: weights {left[:3]} were not loaded")
+    return module.eval()
 
 
 def prior_config_from_dict(config: Mapping[str, Any], source: str) -> PriorConfig:

@@ -14,8 +14,8 @@ Convert Jukebox weights into a segue model directory (manifest.json + config JSO
 component). The result loads without unpickling anything.
 
   segue convert --format openai --vqvae vqvae.pth.tar -o models/jukebox
-  segue convert --format openai --vqvae vqvae.pth.tar --preset 1b_lyrics \
-      --prior-level-0 prior_level_0.pth.tar --prior-level-1 prior_level_1.pth.tar \
+  segue convert --format openai --vqvae vqvae.pth.tar --preset 1b_lyrics \\
+      --prior-level-0 prior_level_0.pth.tar --prior-level-1 prior_level_1.pth.tar \\
       --prior-level-2 prior_level_2.pth.tar -o models/jukebox-1b
   segue convert --format openai --preset 5b --prior-level-2 prior_level_2.pth.tar -o models/jukebox
   segue convert --format hf path/to/hf-jukebox -o models/jukebox

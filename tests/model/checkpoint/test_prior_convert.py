@@ -35,9 +35,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d
 
 
-@pytest.mark.parametrize("family", sorted(TOP_FAMILIES))
-def test_saved_hps_convert_to_identical_logits(files: Path, tmp_path: Path, family: str) -> None:
-    top = tiny_prior(TOP_FAMILIES[family](), seed=3)
+def test_saved_hps_convert_all_levels_to_identical_logits(files: Path, tmp_path: Path) -> None:
+    top = tiny_prior(presets.tiny_prior(), seed=3)
     save_prior(tmp_path / "top.pth.tar", top)
     priors = {0: files / "prior_level_0.pth.tar", 1: files / "prior_level_1.pth.tar", 2: tmp_path / "top.pth.tar"}
     result = convert_openai(files / "vqvae.pth.tar", tmp_path / "model", priors=priors)
@@ -45,9 +44,23 @@ def test_saved_hps_convert_to_identical_logits(files: Path, tmp_path: Path, fami
     assert available_levels(tmp_path / "model") == (0, 1, 2)
     for level in (0, 1):
         original = tiny_prior(presets.tiny_upsampler(level), seed=10 + level)
-        torch.testing.assert_close(logits(load_prior(tmp_path / "model", level)), logits(original), rtol=0, atol=0)
+        upsampler = load_prior(tmp_path / "model", level)
+        assert upsampler.config == original.config
+        assert upsampler.prior.x_out.weight is upsampler.prior.x_emb.weight  # still tied after loading
+        torch.testing.assert_close(logits(upsampler), logits(original), rtol=0, atol=0)
     loaded = load_prior(tmp_path / "model", 2)
     assert loaded.config == top.config
+    torch.testing.assert_close(logits(loaded), logits(top), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("family", ["separate_lyrics", "merged_lyrics"])
+def test_lyrics_top_priors_convert_to_identical_logits(files: Path, tmp_path: Path, family: str) -> None:
+    top = tiny_prior(TOP_FAMILIES[family](), seed=3)
+    save_prior(tmp_path / "top.pth.tar", top, module_prefix=False)
+    convert_openai(files / "vqvae.pth.tar", tmp_path / "model", priors={2: tmp_path / "top.pth.tar"})
+    loaded = load_prior(tmp_path / "model", 2)
+    assert loaded.config == top.config
+    assert (loaded.prior.x_out.weight is loaded.prior.x_emb.weight) == (family == "merged_lyrics")
     torch.testing.assert_close(logits(loaded), logits(top), rtol=0, atol=0)
 
 
