@@ -27,7 +27,7 @@ def test_priors_must_fit_the_vqvae(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="has no priors"):
         load_sampling_model(tmp_path)
     save_prior(tmp_path, build(presets.with_changes(presets.tiny_prior(), n_bins=32)))
-    with pytest.raises(CheckpointError, match="does not fit the VQ-VAE"):
+    with pytest.raises(CheckpointError, match="does not fit the model.s VQ-VAE: the prior models 32 codes"):
         load_sampling_model(tmp_path)
 
 
