@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,8 @@ import demo_synth  # noqa: E402
 
 from model.checkpoint.builders import load_vqvae  # noqa: E402
 from model.checkpoint.model_dir import save_component  # noqa: E402
+from model.errors import Cancelled  # noqa: E402
+from model.progress import CancelToken  # noqa: E402
 from model.train.data import AudioChunks, bandwidth  # noqa: E402
 from model.train.vqvae_trainer import TrainLog, VQVAETrainConfig, train_vqvae  # noqa: E402
 from model.vqvae import VQVAE, VQVAEConfig  # noqa: E402
@@ -67,26 +69,35 @@ def main() -> None:
             tokens = config.batch_size * config.sample_length // DEMO_CONFIG.hop_lengths[level]
             ema.restore_k(vqvae.bottleneck.level_blocks[level].k, tokens)  # type: ignore[operator]
     chunks = AudioChunks(clips, config.sample_length, seed=0)
-    deadline = time.monotonic() + args.minutes * 60
-    history: list[TrainLog] = []
-    steps = int(previous.get("steps", 0))
-    while time.monotonic() < deadline:
-        warm = config if steps == 0 and not args.init else VQVAETrainConfig(**{**config.__dict__, "warmup_steps": 0})
-        logs = train_vqvae(vqvae, chunks, bw, warm, emas=emas, on_log=lambda line: print(line, flush=True))
-        steps += config.steps
-        history.extend(logs)
+    # one optimiser for the whole run (a fresh AdamW per round spiked the loss); a timer cancels
+    # training at the deadline and every log line saves the model
+    cancel = CancelToken()
+    timer = threading.Timer(args.minutes * 60, cancel.cancel, args=("time budget spent",))
+    timer.start()
+    start_step = int(previous.get("steps", 0))
+    run = VQVAETrainConfig(**{**config.__dict__, "steps": 10**9, "log_every": args.round_steps,
+                              "warmup_steps": 0 if args.init else config.warmup_steps})
+
+    def save(line: TrainLog) -> None:
+        print(line, flush=True)
         save_component(args.out, "vqvae", "vqvae", DEMO_CONFIG.to_dict(), vqvae.state_dict(), model_name="segue-demo")
         record = {
             "what": "segue demo VQ-VAE, trained by scripts/train_demo_vqvae.py on synthesised songs",
-            "steps": steps,
+            "steps": start_step + line.step,
             "songs": args.songs,
             "seconds_per_song": args.seconds,
             "train_config": {k: v for k, v in config.__dict__.items()},
-            "final": history[-1].__dict__ if history else None,
+            "final": line.__dict__,
             "bandwidth": bw.__dict__,
         }
         (Path(args.out) / "training.json").write_text(json.dumps(record, indent=2) + "\n")
-        print(f"saved after {steps} steps", flush=True)
+
+    try:
+        train_vqvae(vqvae, chunks, bw, run, emas=emas, on_log=save, cancel=cancel)
+    except Cancelled:
+        print("stopped: time budget spent", flush=True)
+    finally:
+        timer.cancel()
 
 
 if __name__ == "__main__":
