@@ -15,18 +15,22 @@ Contract of ``run``:
 - Return one ``Candidate`` per requested candidate whose audio starts at the region end (continuations)
   or at the region start (``generate``): never include the prime. The engine resamples to the project
   rate and writes the files.
+- A ``prime`` job samples nothing: return one ``CodesTake`` (the region's codes at every level); the
+  engine writes it as a codes file (``model.codes``) that an ``upsample`` job can take as its ``codes``.
 - Raise ``model.errors.SegueError`` subclasses for problems the user can fix (bad region, unknown
   artist); anything else is reported as an ``internal`` failure.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
 from bridge.jobs import JobSpec
+from model.codes import CodesMeta
 from model.progress import CancelToken, Progress, ProgressFn
 
 
@@ -39,6 +43,20 @@ class Candidate:
     audio: np.ndarray  # (frames, channels) float32 in [-1, 1], first frame = generation start
     sample_rate: int
     level: int = 0  # 0 = full quality (bottom level); previews come from higher levels
+
+
+@dataclass(frozen=True)
+class CodesTake:
+    """One encoded take (``prime`` jobs): every VQ-VAE level's codes, as ``model.codes.save_codes`` stores them."""
+
+    index: int  # 0-based candidate number within the job
+    seed: int  # the job's seed for this candidate (nothing is sampled; kept for the record)
+    codes: tuple[np.ndarray, ...]  # per level, level 0 (bottom) first: (1, tokens) int64
+    meta: CodesMeta  # rate, hops, codebook, model identity, encoded length in samples
+
+
+Take = Candidate | CodesTake
+"""What ``Backend.run`` returns per candidate: audio, or codes for ``prime`` jobs."""
 
 
 class RunEvents(Protocol):
@@ -69,5 +87,5 @@ class Backend(Protocol):
     def unload(self, name: str) -> None:
         """Free the memory held by ``name`` (no-op if it is not loaded)."""
 
-    def run(self, spec: JobSpec, events: RunEvents, cancel: CancelToken) -> list[Candidate]:
+    def run(self, spec: JobSpec, events: RunEvents, cancel: CancelToken) -> Sequence[Take]:
         """Render ``spec.candidates`` takes; see the module docstring for the contract."""

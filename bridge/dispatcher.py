@@ -95,7 +95,8 @@ class Dispatcher:
     def __init__(self, engine: Any, config: BridgeConfig, on_shutdown: Callable[[], None] | None = None) -> None:
         self.engine = engine
         self.config = config
-        self.guard = Guard(config)
+        store = getattr(engine, "store", None)  # the daemon's own results may be inputs (prime -> upsample)
+        self.guard = Guard(config, None if store is None else store.renders)
         self.on_shutdown = on_shutdown
         self._names: OrderedDict[str, str] = OrderedDict()  # peer -> client name from hello (newest last)
         self._lock = threading.Lock()

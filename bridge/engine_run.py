@@ -12,7 +12,7 @@ import time
 from typing import TYPE_CHECKING
 
 from bridge.backend import Candidate
-from bridge.jobs import EventType, JobState
+from bridge.jobs import EventType, JobKind, JobState
 from bridge.journal import JobRecord
 from model.errors import Cancelled, SegueError
 from model.progress import CancelToken, Progress
@@ -102,7 +102,7 @@ class Runner:
                 )
             results = tuple(engine.store.write_take(job.id, spec, t) for t in sorted(takes, key=lambda t: t.index))
             engine.store.finish(job.id, spec, results)
-            if job.run_started is not None:
+            if job.run_started is not None and spec.kind is not JobKind.PRIME:  # encoding says nothing of sampling speed
                 engine.record_throughput(job, time.monotonic() - job.run_started)
             engine.finish(job, JobState.DONE, results=results, run=token)
         except Cancelled:

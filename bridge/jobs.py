@@ -381,9 +381,13 @@ class JobSpec:
         )
 
 
+RESULT_KINDS = ("audio", "codes")
+
+
 @dataclass(frozen=True)
 class ResultFile:
-    """One rendered file. ``level`` 0 is full-quality audio; previews come from higher levels."""
+    """One result file. ``kind`` "audio": a render (``level`` 0 is full quality; previews come from higher
+    levels); "codes": a codes file of every level (``prime`` jobs; ``frames`` = the encoded samples)."""
 
     path: str
     sample_rate: int
@@ -391,6 +395,11 @@ class ResultFile:
     seed: int
     candidate: int = 0
     level: int = 0
+    kind: str = "audio"
+
+    def __post_init__(self) -> None:
+        if self.kind not in RESULT_KINDS:
+            raise ValueError(f"result kind {self.kind!r} is not one of {', '.join(RESULT_KINDS)}")
 
     @property
     def seconds(self) -> float:
@@ -399,6 +408,7 @@ class ResultFile:
     def to_dict(self) -> dict[str, Any]:
         return {
             "path": self.path,
+            "kind": self.kind,
             "sample_rate": self.sample_rate,
             "frames": self.frames,
             "seconds": self.seconds,
@@ -416,6 +426,7 @@ class ResultFile:
             seed=int(d["seed"]),
             candidate=int(d.get("candidate", 0)),
             level=int(d.get("level", 0)),
+            kind=str(d.get("kind", "audio")),  # results journaled before codes results existed are audio
         )
 
 

@@ -8,8 +8,9 @@ folder that is itself a model directory serves that one model.
 ``load`` reads the VQ-VAE and every prior onto ``config.device`` (a model with no priors can still be
 loaded; jobs that need a prior then fail with a message naming the missing level). At most
 ``config.max_loaded`` models stay in memory; loading another evicts the least recently used.
-What each job kind does, and how lengths and labels are fixed, is in ``bridge.model_jobs``; the level
-loop, previews and decoding in ``bridge.model_render``. User errors are ``SegueError``s that name the
+What each sampling job kind does, and how lengths and labels are fixed, is in ``bridge.model_jobs``; the
+level loop, previews and decoding in ``bridge.model_render``; ``prime`` jobs (encode only) in
+``bridge.model_prime``. User errors are ``SegueError``s that name the
 problem; nothing here is allowed to take the worker thread down.
 """
 
@@ -18,14 +19,15 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bridge.backend import Candidate, RunEvents
-from bridge.jobs import JobSpec
+from bridge.backend import RunEvents, Take
+from bridge.jobs import JobKind, JobSpec
 from bridge.model_jobs import plan_job
+from bridge.model_prime import encode_region
 from bridge.model_render import render
 from model.checkpoint.builders import load_vqvae, model_identity
 from model.checkpoint.model_dir import MANIFEST, read_manifest
@@ -47,6 +49,7 @@ class ModelBackendConfig:
     max_loaded: int = 1  # models kept in memory
     strict_labels: bool = True  # unknown artist/genre is an error (False: map to "unknown", as Jukebox)
     ids_dir: str | None = None
+    encode_chunk_s: float = 0.0  # prime jobs encode the region in pieces of about this many seconds (0: automatic)
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -57,6 +60,8 @@ class ModelBackendConfig:
             raise ConfigError(f"model_backend.chunk_size {self.chunk_size} is outside 1..65536")
         if not 1 <= self.max_loaded <= 64:
             raise ConfigError(f"model_backend.max_loaded {self.max_loaded} is outside 1..64")
+        if not 0.0 <= self.encode_chunk_s <= 3600.0:
+            raise ConfigError(f"model_backend.encode_chunk_s {self.encode_chunk_s} is outside 0..3600 (0: automatic)")
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ModelBackendConfig:
@@ -114,7 +119,7 @@ class ModelBackend:
             self._loaded.pop(name, None)
 
     # -- jobs ---------------------------------------------------------------------------------------
-    def run(self, spec: JobSpec, events: RunEvents, cancel: CancelToken) -> list[Candidate]:
+    def run(self, spec: JobSpec, events: RunEvents, cancel: CancelToken) -> Sequence[Take]:
         cancel.raise_if_cancelled()
         _check_supported(spec)
         with self._lock:
@@ -124,6 +129,8 @@ class ModelBackend:
         if model is None:  # the engine loads first; a direct caller may not have
             self.load(spec.model, events.progress)
             model = self._loaded[spec.model]
+        if spec.kind is JobKind.PRIME:
+            return [encode_region(model, spec, self._encode_chunk(model), events.progress, cancel)]
         params = self.params_for(spec)
         plan = plan_job(model, spec.model, spec, self._ids_dir(spec.model), self.config.strict_labels, events.progress)
         for level in plan.levels:  # per-level values must fit the model before any sampling starts
@@ -139,6 +146,12 @@ class ModelBackend:
             max_batch_size=self.config.max_batch_size, chunk_size=self.config.chunk_size,
             precision=self.config.precision,
         )  # fmt: skip
+
+    def _encode_chunk(self, model: SamplingModel) -> int | None:
+        """Samples per encode chunk for prime jobs (None: the VQ-VAE's default)."""
+        if self.config.encode_chunk_s == 0.0:
+            return None
+        return max(1, round(self.config.encode_chunk_s * model.vqvae.config.sample_rate))
 
     def _dir(self, name: str) -> Path:
         dirs = self.model_dirs()

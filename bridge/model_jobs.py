@@ -74,11 +74,8 @@ def plan_job(
         codes = tuple(torch.zeros(1, 0, dtype=torch.long) for _ in range(geo.n_levels))  # (1, 0) each
         labels = _labels(model, spec, length, 0, length, ids_dir, strict)
         return RenderPlan("ancestral", codes, length, levels, lowest, 0, frames, labels)
-    if spec.kind is not JobKind.CONTINUE:
-        raise InputError(
-            f"the model backend cannot run '{spec.kind.value}' jobs yet: the render store writes audio takes only, "
-            "not codes files (use 'segue encode' to turn a region into codes)"
-        )
+    if spec.kind is not JobKind.CONTINUE:  # prime jobs never get here: bridge.model_prime encodes them
+        raise InputError(f"the model backend cannot sample '{spec.kind.value}' jobs")
     assert spec.region is not None and spec.region.path is not None  # JobSpec and the engine's spooling
     region = read_audio(spec.region.path, sample_rate=geo.sample_rate, channels=1).samples  # (R, 1)
     whole = region.shape[0] // hop * hop  # region rounded down to whole top tokens

@@ -6,14 +6,15 @@ send a preview (the top level decoded on its own) before the upsamplers start. O
 audio the take needs is decoded (``plan.start`` .. ``plan.start + plan.frames`` of the sampled audio),
 plus the decoder's receptive field on each side so the take's edges sound like the middle.
 
-Seeds: candidate ``i`` samples the top level with ``params.seeds[i]``; each lower level uses a seed
-derived from that seed and the level (``level_seed``), so levels never share a random stream.
+Seeds: candidate ``i`` samples with ``params.seeds[i]``; how each level's random stream derives from it is
+the sampling engine's rule (``model.sampling.logits.level_seed``), so a daemon job and ``segue sample``
+with the same seed, params and model give the same codes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -42,14 +43,6 @@ class RenderPlan:
     labels: Mapping[int, SongLabels]
 
 
-def level_seed(seed: int, level: int, top: int) -> int:
-    """The top level uses ``seed``; lower levels a seed mixed from (seed, level), below 2**63."""
-    if level == top:
-        return seed
-    state = np.random.SeedSequence([seed % (1 << 63), level]).generate_state(2, np.uint32)
-    return int(state[0]) << 31 | int(state[1]) >> 1
-
-
 def render(
     model: SamplingModel, plan: RenderPlan, params: SamplingParams, events: RunEvents, cancel: CancelToken
 ) -> list[Candidate]:
@@ -64,9 +57,8 @@ def render(
     if plan.lowest_level < top and top not in plan.levels:  # upsample: the top level is given
         _preview(model, plan, codes[top], seeds, events, on_progress)
     for level in plan.levels:
-        level_params = replace(params, seeds=tuple(level_seed(s, level, top) for s in seeds))
         result = sample_levels(
-            priors, geo, codes, plan.sample_length, [level], level_params, plan.labels, plan.mode, on_progress, cancel
+            priors, geo, codes, plan.sample_length, [level], params, plan.labels, plan.mode, on_progress, cancel
         )
         codes = list(result.codes)
         events.level_done(level)

@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-PROTOCOL_VERSION = "1.0"
+PROTOCOL_VERSION = "1.1"
 """``major.minor``: a client's major version must equal the daemon's; minor additions are compatible."""
 
 OSC_MAX_MESSAGE = 1400
@@ -134,8 +134,8 @@ REQUESTS: dict[str, Message] = {
                 Field("length_s", "float", min=0, max=3600, doc="seconds to generate (or length_bars)"),
                 Field("length_bars", "float", min=0, max=1000, doc="bars, via tempo map and time signature"),
                 Field("project", "object:Project", doc="where the region sits in the project"),
-                Field("region", "file", max=_PATH, doc="audio to continue/prime (path or buffer)"),
-                Field("codes", "file", max=_PATH, doc="codes to upsample"),
+                Field("region", "file", max=_PATH, doc="audio to continue, or to encode (prime)"),
+                Field("codes", "file", max=_PATH, doc="codes file to upsample (e.g. a prime job's result)"),
                 Field("artist", "str", default="", max=_S),
                 Field("genre", "str", default="", max=_S),
                 Field("lyrics", "str", default="", max=_TEXT),
@@ -164,7 +164,8 @@ REQUESTS: dict[str, Message] = {
                 _JOB_ID,
                 Field("inline", "bool", default=False, doc="ZeroMQ only: send the files as binary frames"),
             ),
-            reply="job: JobInfo, results: list of ResultFile (+ one frame per result if inline)",
+            reply="job: JobInfo, results: list of ResultFile (+ one frame per result if inline: the file's bytes, "
+            "audio or codes)",
         ),
         Message("resubmit", (_JOB_ID,), reply="job: JobInfo of the job taken up again"),
         Message("shutdown", (), reply="{} (then the daemon stops gracefully)", control=True),
@@ -178,7 +179,7 @@ EVENTS: dict[str, str] = {
     "progress": "level, tokens_done, tokens_total, fraction, eta_s (at least 2 per second while working)",
     "preview_ready": "path, level, sample_rate, frames, candidate",
     "level_done": "level",
-    "result_ready": "results: list of ResultFile",
+    "result_ready": "results: list of ResultFile (kind audio; kind codes for prime jobs)",
     "failed": "code, message",
     "cancelled": "reason",
     "interrupted": "reason (the daemon stopped; resubmit to take it up again)",

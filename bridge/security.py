@@ -1,7 +1,8 @@
 """What a client may touch: input paths inside allowed roots, size and length limits, CURVE keys.
 
 Path rule: an input path must be absolute, contain no ``..`` component, resolve (symlinks followed)
-to a regular file inside one of the configured roots (also resolved), and not exceed the size limit.
+to a regular file inside one of the configured roots or the daemon's own renders folder (both resolved; a
+result, such as a prime job's codes file, can feed a later job), and not exceed the size limit.
 Device files, FIFOs, sockets and directories are refused. The engine opens the resolved path.
 """
 
@@ -35,9 +36,13 @@ class FileMissing(SegueError):
 class Guard:
     """Applies the daemon's limits to requests; built once from ``BridgeConfig``."""
 
-    def __init__(self, config: BridgeConfig) -> None:
+    def __init__(self, config: BridgeConfig, results: str | Path | None = None) -> None:
+        """``results``: the render store's renders folder, whose files (the daemon's own results, e.g. a
+        prime job's codes file) are allowed as inputs too, besides ``config.roots``."""
         self.config = config
         self.roots = tuple(Path(os.path.realpath(r)) for r in config.roots)
+        if results is not None:
+            self.roots += (Path(os.path.realpath(results)),)
 
     def input_path(self, path: str) -> Path:
         """The resolved path of an input file the client named, or a ``SegueError`` saying why not."""

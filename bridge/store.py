@@ -5,6 +5,7 @@ Layout under ``root`` (see docs/daemon.md, "Jobs, journal and render store"):
     renders/<job_id>/candidate-<k>.wav           full render of candidate k (project rate and bit depth)
     renders/<job_id>/candidate-<k>.json          its sidecar
     renders/<job_id>/candidate-<k>.preview.wav   quick render from a higher level (+ .preview.json)
+    renders/<job_id>/candidate-<k>.codes.npz     codes of every level (``prime`` jobs; + candidate-<k>.json)
     renders/<job_id>/job.json                    manifest, written last: the job is finished
     inputs/<job_id>/input-<n>.<format>           bytes a client sent instead of a path
 
@@ -25,10 +26,11 @@ from typing import Any
 
 import numpy as np
 
-from bridge.backend import Candidate
+from bridge.backend import Candidate, CodesTake, Take
 from bridge.jobs import AudioInput, JobSpec, ResultFile
 from model.atomic import TEMP_PREFIX, atomic_write_bytes, atomic_write_text
 from model.audio import Audio, write_audio
+from model.codes import save_codes
 from model.errors import AudioError
 
 SIDECAR_FORMAT = "segue-render"
@@ -76,8 +78,40 @@ class RenderStore:
         shutil.rmtree(self.inputs / _safe_id(job_id), ignore_errors=True)
 
     # -- renders --------------------------------------------------------------------------------
-    def write_take(self, job_id: str, spec: JobSpec, take: Candidate, *, preview: bool = False) -> ResultFile:
-        """Resample ``take`` to the job's output rate, write it and its sidecar; return the result."""
+    def write_take(self, job_id: str, spec: JobSpec, take: Take, *, preview: bool = False) -> ResultFile:
+        """Write ``take`` (audio resampled to the job's output rate, or a codes file) and its sidecar."""
+        if isinstance(take, CodesTake):
+            return self._write_codes(job_id, spec, take)
+        return self._write_audio(job_id, spec, take, preview)
+
+    def _write_codes(self, job_id: str, spec: JobSpec, take: CodesTake) -> ResultFile:
+        directory = self.job_dir(job_id)
+        directory.mkdir(parents=True, exist_ok=True)
+        stem = f"candidate-{take.index}"
+        path = save_codes(directory / f"{stem}.codes.npz", take.codes, take.meta)  # atomic
+        meta = take.meta
+        result = ResultFile(str(path), meta.sample_rate, meta.source_samples, take.seed, take.index, 0, "codes")
+        sidecar = {
+            "format": SIDECAR_FORMAT,
+            "version": SIDECAR_VERSION,
+            "kind": "codes",
+            "job_id": job_id,
+            "file": path.name,
+            "candidate": take.index,
+            "seed": take.seed,
+            "model": spec.model,
+            "codes": meta.to_dict(),
+            "tokens": [int(c.shape[-1]) for c in take.codes],
+            "sample_rate": meta.sample_rate,
+            "frames": meta.source_samples,
+            "seconds": meta.source_samples / meta.sample_rate,
+            "params": spec.to_dict(),
+            "written": time.time(),
+        }
+        atomic_write_text(directory / f"{stem}.json", json.dumps(sidecar, indent=1))
+        return result
+
+    def _write_audio(self, job_id: str, spec: JobSpec, take: Candidate, preview: bool) -> ResultFile:
         directory = self.job_dir(job_id)
         directory.mkdir(parents=True, exist_ok=True)
         stem = f"candidate-{take.index}" + (".preview" if preview else "")
@@ -104,6 +138,7 @@ class RenderStore:
         sidecar = {
             "format": SIDECAR_FORMAT,
             "version": SIDECAR_VERSION,
+            "kind": "audio",
             "job_id": job_id,
             "file": path.name,
             "preview": preview,

@@ -17,7 +17,7 @@ from torch import Tensor
 from model.errors import InputError
 from model.progress import CancelToken, Progress, ProgressFn, report
 from model.sampling.lengths import Geometry
-from model.sampling.logits import draw_uniforms, make_generators
+from model.sampling.logits import draw_uniforms, level_generators
 from model.sampling.params import SamplingParams
 from model.sampling.result import LevelTiming, SampleResult
 from model.sampling.session import LevelPrior, sample_window
@@ -50,7 +50,6 @@ def sample_levels(
     n = params.n_candidates
     codes = [c.long() for c in codes]
     seeds = params.candidate_seeds()
-    generators = make_generators(seeds)
     timings = []
     for level in levels:
         if level not in priors:
@@ -63,6 +62,7 @@ def sample_levels(
         total = geometry.tokens(sample_length, level)
         windows = plan_windows(total, prior.n_ctx, params.hop_fraction_at(level, geometry.n_levels), codes[level].shape[1])
         upper = codes[level + 1] if prior.cond_downsample else None
+        generators = level_generators(seeds, level, geometry.n_levels - 1)  # a fresh stream per (seed, level)
         t0 = time.perf_counter()
         parts = []
         counter = _Counter(progress, level, len(windows), sum(w.new for w in windows) * n)

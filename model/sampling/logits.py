@@ -8,6 +8,7 @@ model inputs, never on which other candidates share its batch.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 
@@ -31,6 +32,24 @@ def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 0.0) -> t
         drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)  # (B, V)
         logits = logits.masked_fill(drop, float("-inf"))
     return logits
+
+
+def level_seed(seed: int, level: int, top: int) -> int:
+    """The seed of one level's random stream for a candidate of seed ``seed``.
+
+    The top level uses ``seed`` itself; every lower level a seed mixed from (seed, level), below 2**63,
+    so levels never share a stream and a level's tokens do not depend on how many tokens the levels
+    above it drew. ``segue sample`` and the daemon both sample with this rule (one source of truth).
+    """
+    if level == top:
+        return seed
+    state = np.random.SeedSequence([seed % (1 << 63), level]).generate_state(2, np.uint32)
+    return int(state[0]) << 31 | int(state[1]) >> 1
+
+
+def level_generators(seeds: tuple[int, ...] | list[int], level: int, top: int) -> list[torch.Generator]:
+    """One CPU generator per candidate for sampling ``level`` (see ``level_seed``)."""
+    return make_generators([level_seed(s, level, top) for s in seeds])
 
 
 def make_generators(seeds: tuple[int, ...] | list[int]) -> list[torch.Generator]:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from bridge.backend import Candidate
+from bridge.backend import Candidate, Take
 from bridge.jobs import AudioInput, JobKind, JobSpec, Length, ProjectContext
 from model.progress import Progress
 from tests.model.sampling.tiny import SR, tiny_model_dir, tiny_vqvae
@@ -53,6 +54,13 @@ def job(kind: str = "continue", *, region: Path | None = None, codes: Path | Non
         candidates=candidates, seeds=seeds, artist=str(kw.pop("artist", "ada")), genre=str(kw.pop("genre", "jazz")),
         **kw,  # type: ignore[arg-type]
     )  # fmt: skip
+
+
+def rendered(takes: Sequence[Take]) -> list[Candidate]:
+    """The takes of a sampling job, checked to be audio."""
+    audio = [t for t in takes if isinstance(t, Candidate)]
+    assert len(audio) == len(takes), f"expected audio takes, got {takes}"
+    return audio
 
 
 @dataclass

@@ -14,7 +14,9 @@ import soundfile as sf
 
 from bridge.engine import EngineConfig
 from bridge.server import Server
+from model.codes import load_codes
 from plugin_host.client import RemoteError, SegueClient
+from plugin_host.osc_client import OscTransport
 from tests.bridge.daemon_rig import TRANSPORTS, connect, rig_config, running_daemon
 from tests.bridge.tone_backend import ToneBackend
 
@@ -58,7 +60,7 @@ def _events_until(c: SegueClient, job_id: str, last: set[str], timeout: float = 
 
 def test_hello_reports_versions_models_and_limits(client: SegueClient) -> None:
     hello = client.hello()
-    assert hello["protocol_version"] == "1.0"
+    assert hello["protocol_version"] == "1.1"
     assert {m["name"] for m in hello["models"]} == {"tiny", "other"}
     assert hello["limits"]["max_seconds"] == 30.0
     assert "continue" in hello["capabilities"]
@@ -236,7 +238,22 @@ def test_prime_and_upsample_carry_their_inputs(client: SegueClient, roots: Path,
     job = client.submit(kind=kind, model="tiny", length_s=0.5, stems=[{"path": str(roots / "take.wav"), "label": "drums"}],
                         **inputs)
     assert job["kind"] == kind
-    assert _events_until(client, job["id"], {"result_ready", "failed"})[-1]["type"] == "result_ready"
+    done = _events_until(client, job["id"], {"result_ready", "failed"})[-1]
+    assert done["type"] == "result_ready", done
+    assert done["data"]["results"][0]["kind"] == ("codes" if kind == "prime" else "audio")
+
+
+def test_a_prime_result_is_a_codes_file_fetched_whole_and_usable_as_upsample_input(client: SegueClient, roots: Path) -> None:
+    inline = not isinstance(client.transport, OscTransport)  # files travel as frames over ZeroMQ only
+    job = client.submit(kind="prime", model="tiny", length_s=0.2, seeds=[4], region={"path": str(roots / "take.wav")})
+    _events_until(client, job["id"], {"result_ready"})
+    fetched, frames = client.fetch_result(job["id"], inline=inline)
+    (result,) = fetched["results"]
+    assert result["kind"] == "codes" and result["path"].endswith(".codes.npz") and result["seed"] == 4
+    assert load_codes(result["path"]).codes[2].shape == (1, 12)  # tone_codes: 0.2 s at 8 kHz in 128-sample tokens
+    assert frames == ((Path(result["path"]).read_bytes(),) if inline else ())
+    up = client.submit(kind="upsample", model="tiny", length_s=0.2, codes={"path": result["path"], "format": "codes"})
+    assert _events_until(client, up["id"], {"result_ready", "failed"})[-1]["type"] == "result_ready"
 
 
 def test_output_format_defaults_to_the_project(client: SegueClient) -> None:

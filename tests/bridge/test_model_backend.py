@@ -17,7 +17,7 @@ from bridge.model_render import decode_take
 from model.codes import CodesMeta, save_codes
 from model.errors import AudioError, Cancelled, CheckpointError, CodesError, ConfigError, InputError
 from model.progress import CancelToken, Progress
-from tests.bridge.model_rig import Recorder, job, make_models, write_region
+from tests.bridge.model_rig import Recorder, job, make_models, rendered, write_region
 from tests.model.sampling.tiny import SR
 
 pytestmark = pytest.mark.timeout(60)
@@ -76,7 +76,7 @@ def test_a_damaged_model_directory_fails_to_load_with_a_checkpoint_error(models:
 
 def test_continue_starts_at_the_region_end_with_previews_before_the_full_render(backend: ModelBackend, region: Path) -> None:
     events = Recorder()
-    takes = backend.run(job(region=region, candidates=2, seeds=(3, 4)), events, CancelToken())
+    takes = rendered(backend.run(job(region=region, candidates=2, seeds=(3, 4)), events, CancelToken()))
     assert [(t.index, t.seed, t.level, t.sample_rate, t.audio.shape) for t in takes] == [
         (0, 3, 0, SR, (FRAMES, 1)), (1, 4, 0, SR, (FRAMES, 1))
     ]  # fmt: skip
@@ -123,41 +123,41 @@ def test_a_region_longer_than_the_model_allows_is_told_as_a_song_of_the_maximum_
     assert labels.total_length == 20 * SR - 1  # clamped just below the maximum
     assert labels.offset + plan.sample_length == labels.total_length  # the sampled stretch ends the song
     assert plan.codes[2].shape == (1, 28)  # context: one top window (32 tokens) minus a hop of 4 new tokens
-    takes = backend.run(job(region=long_region), Recorder(), CancelToken())
+    takes = rendered(backend.run(job(region=long_region), Recorder(), CancelToken()))
     assert takes[0].audio.shape == (FRAMES, 1)
 
 
 def test_seeds_reproduce_and_do_not_depend_on_the_other_candidates(backend: ModelBackend, region: Path) -> None:
-    a = backend.run(job(region=region, candidates=2, seeds=(11, 12)), Recorder(), CancelToken())
-    b = backend.run(job(region=region, candidates=1, seeds=(12,)), Recorder(), CancelToken())
-    c = backend.run(job(region=region, candidates=1, seeds=(13,)), Recorder(), CancelToken())
+    a = rendered(backend.run(job(region=region, candidates=2, seeds=(11, 12)), Recorder(), CancelToken()))
+    b = rendered(backend.run(job(region=region, candidates=1, seeds=(12,)), Recorder(), CancelToken()))
+    c = rendered(backend.run(job(region=region, candidates=1, seeds=(13,)), Recorder(), CancelToken()))
     np.testing.assert_allclose(a[1].audio, b[0].audio, atol=1e-6)  # same codes; the decoder rounds per batch size
     assert not np.array_equal(b[0].audio, c[0].audio)
 
 
 def test_generate_and_upsample(backend: ModelBackend, tmp_path: Path) -> None:
     events = Recorder()
-    takes = backend.run(job("generate", seconds=0.01, seeds=(1,)), events, CancelToken())
+    takes = rendered(backend.run(job("generate", seconds=0.01, seeds=(1,)), events, CancelToken()))
     assert takes[0].audio.shape == (441, 1)  # sampled to the upsamplers' one-window minimum, then trimmed
     assert events.of("level_done") == [2, 1, 0] and len(events.of("preview")) == 1
 
     codes = _codes(tmp_path)
     events = Recorder()
-    takes = backend.run(job("upsample", codes=codes, seconds=1.0, candidates=2, seeds=(1, 2)), events, CancelToken())
+    takes = rendered(backend.run(job("upsample", codes=codes, seconds=1.0, candidates=2, seeds=(1, 2)), events, CancelToken()))
     assert [t.audio.shape for t in takes] == [(2176, 1), (2176, 1)]  # the codes' length, not more
     assert events.kinds()[:2] == ["preview", "preview"] and events.of("level_done") == [1, 0]
 
 
 def test_a_model_with_fewer_priors_renders_from_its_lowest_level(backend: ModelBackend, region: Path) -> None:
     events = Recorder()
-    takes = backend.run(job(region=region, model="sketch"), events, CancelToken())
+    takes = rendered(backend.run(job(region=region, model="sketch"), events, CancelToken()))
     assert takes[0].level == 2 and takes[0].audio.shape == (FRAMES, 1)
     assert events.kinds() == ["level_done"]  # the top level is the result: no separate preview
 
 
 def test_a_model_without_label_conditioning_ignores_artist_and_genre(backend: ModelBackend, region: Path) -> None:
     events = Recorder()
-    takes = backend.run(job(region=region, model="plain", artist="nobody at all", genre="none"), events, CancelToken())
+    takes = rendered(backend.run(job(region=region, model="plain", artist="nobody at all", genre="none"), events, CancelToken()))
     assert takes[0].level == 1 and takes[0].audio.shape == (FRAMES, 1)  # no level-0 prior: rendered from level 1
     assert events.of("level_done") == [2, 1] and len(events.of("preview")) == 1
 
@@ -186,7 +186,7 @@ def test_cancel_returns_within_200_ms_and_the_backend_stays_usable(backend: Mode
 def test_bf16_is_the_default_precision(models: Path) -> None:
     b = ModelBackend(models)
     assert b.config.precision == "bf16"
-    takes = b.run(job("generate", seconds=0.03, model="sketch"), Recorder(), CancelToken())
+    takes = rendered(b.run(job("generate", seconds=0.03, model="sketch"), Recorder(), CancelToken()))
     assert takes[0].audio.shape == (1323, 1) and np.isfinite(takes[0].audio).all()
     assert b._loaded["sketch"].priors[2].prior.x_emb.weight.dtype == torch.bfloat16
 
@@ -206,7 +206,8 @@ def test_bf16_is_the_default_precision(models: Path) -> None:
         (lambda r, t: job("upsample", codes=t / "none.npz"), CodesError, "none.npz"),
         (lambda r, t: job("upsample", codes=r), CodesError, "region.wav"),
         (lambda r, t: job("upsample", codes=_codes(t), model="sketch"), InputError, "no prior for level 1"),
-        (lambda r, t: job("prime", region=r), InputError, "cannot run 'prime' jobs yet"),
+        (lambda r, t: job("prime", region=r, candidates=2, seeds=(1, 2)), InputError, "send candidates 1"),
+        (lambda r, t: job("prime", region=write_region(t / "short.wav", 100)), InputError, "prime needs at least"),
     ],
 )
 def test_bad_input_is_a_clean_segue_error(backend: ModelBackend, region: Path, tmp_path: Path, make, error, words) -> None:  # type: ignore[no-untyped-def]

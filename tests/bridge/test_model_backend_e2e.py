@@ -19,6 +19,7 @@ from bridge.journal import Journal
 from bridge.model_backend import ModelBackend, ModelBackendConfig
 from bridge.server import Server
 from bridge.store import RenderStore
+from model.codes import load_codes
 from plugin_host.client import SegueClient
 from tests.bridge.daemon_rig import TRANSPORTS, connect, rig_config
 from tests.bridge.model_rig import job, make_models, write_region
@@ -121,6 +122,51 @@ def test_continue_over_each_transport(daemon: Server, music: Path, transport: st
         assert "no prior for level 2" in failed["data"]["message"]
     finally:
         c.close()
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_prime_gives_a_codes_file_that_an_upsample_job_renders(daemon: Server, music: Path, transport: str) -> None:
+    torch.set_num_threads(1)
+    c = connect(daemon, transport)
+    try:
+        assert "prime" in c.hello()["capabilities"]  # (over OSC, hello also registers for events)
+        project = {"sample_rate": 44100, "region_start_s": 0.0, "region_end_s": 0.2}
+        primed = c.submit(kind="prime", model="tiny", length_s=0.2, project=project,
+                          region={"path": str(music / "region.wav")})  # fmt: skip
+        kinds = [e["type"] for e in _events(c, primed["id"])]
+        assert kinds[-1] == "result_ready" and "progress" in kinds and "level_done" not in kinds, kinds
+        fetched, frames = c.fetch_result(primed["id"], inline=transport == "zmq")
+        (result,) = fetched["results"]
+        assert result["kind"] == "codes" and result["path"].endswith("candidate-0.codes.npz")
+        assert (result["sample_rate"], result["frames"]) == (44100, 8820)  # 0.2 s read at the model's rate
+        if transport == "zmq":  # the file itself, as a binary frame
+            assert frames == (Path(result["path"]).read_bytes(),)
+        codes = load_codes(result["path"])
+        assert [c.shape for c in codes.codes] == [(1, 1102), (1, 275), (1, 68)]  # 8820 // 8, // 32, // 128
+
+        up = c.submit(kind="upsample", model="tiny", length_s=1.0, project=project, seeds=[3],
+                      codes={"path": result["path"], "format": "codes"})  # the daemon's own result is an allowed input
+        done = c.wait_for(up["id"], {"result_ready", "failed"}, timeout=30.0)
+        assert done["type"] == "result_ready", done
+        (audio,) = done["data"]["results"]
+        assert audio["kind"] == "audio" and audio["frames"] == 68 * 128 and sf.info(audio["path"]).frames == 68 * 128
+    finally:
+        c.close()
+
+
+def _events(c: SegueClient, job_id: str) -> list[dict]:
+    seen: list[dict] = []
+    deadline = time.monotonic() + 30.0
+    while time.monotonic() < deadline:
+        event = c.next_event(0.5)
+        if event is not None and event["job_id"] == job_id:
+            seen.append(event)
+            if event["type"] in TERMINAL_EVENTS:
+                return seen
+    raise AssertionError(f"job {job_id} did not finish; saw {[e['type'] for e in seen]}")
+
+
+TERMINAL_EVENTS = {"result_ready", "failed", "cancelled", "interrupted"}
 
 
 def test_segue_serve_models_runs_the_model_backend(tmp_path: Path, music: Path) -> None:

@@ -16,7 +16,7 @@ from bridge.recovery import recover
 from bridge.store import RenderStore
 from model.atomic import TEMP_PREFIX
 from tests.bridge.test_engine import Rig
-from tests.bridge.tone_backend import ToneBackend, spec, tone, wait_until
+from tests.bridge.tone_backend import ToneBackend, spec, tone, tone_codes, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -99,6 +99,25 @@ def test_reconciles_journal_and_store(tmp_path: Path) -> None:
     assert journal.job("lost").results == store.finished("lost").results  # type: ignore[union-attr]
     assert journal.events("ran")[-1].type is EventType.RESULT_READY
     assert recover(journal, store).completed == ()  # a second pass changes nothing
+
+
+def test_a_codes_result_survives_a_crash_and_a_lost_journal(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from bridge.jobs import AudioInput, JobKind
+
+    journal = Journal(tmp_path / "journal.sqlite3")
+    store = RenderStore(tmp_path / "store")
+    job = replace(spec(), kind=JobKind.PRIME, region=AudioInput(path=str(tmp_path / "riff.wav")))
+    journal.add_job(JobRecord("ran", job, JobState.RUNNING, 1.0))
+    store.finish("ran", job, (store.write_take("ran", job, tone_codes(3, 0.1)),))
+    store.finish("lost", job, (store.write_take("lost", job, tone_codes(4, 0.1)),))
+    report = recover(journal, store)
+    assert report.completed == ("ran",) and report.imported == ("lost",)
+    for job_id in ("ran", "lost"):
+        (result,) = journal.job(job_id).results  # type: ignore[union-attr]
+        assert result.kind == "codes" and result.path.endswith("candidate-0.codes.npz") and result.frames == 768
+    assert journal.events("ran")[-1].data["results"][0]["kind"] == "codes"
 
 
 def test_engine_lists_recovered_jobs(tmp_path: Path) -> None:

@@ -61,6 +61,20 @@ def test_relative_nul_and_no_roots_are_refused(tmp_path: Path) -> None:
         Guard(BridgeConfig()).input_path(str(tmp_path))
 
 
+def test_the_daemons_own_results_are_allowed_inputs_even_without_roots(tmp_path: Path) -> None:
+    renders, elsewhere = tmp_path / "store" / "renders", tmp_path / "music"
+    for folder in (renders / "job1", elsewhere):
+        folder.mkdir(parents=True)
+    (renders / "job1" / "candidate-0.codes.npz").write_bytes(b"PK")
+    (elsewhere / "riff.wav").write_bytes(b"RIFF")
+    guard = Guard(BridgeConfig(), results=renders)
+    assert guard.input_path(str(renders / "job1" / "candidate-0.codes.npz")) == renders / "job1" / "candidate-0.codes.npz"
+    with pytest.raises(PathNotAllowed, match="outside the allowed roots"):
+        guard.input_path(str(elsewhere / "riff.wav"))
+    with pytest.raises(PathNotAllowed, match=r"contains '\.\.'"):
+        guard.input_path(str(renders / ".." / ".." / "music" / "riff.wav"))
+
+
 def test_job_limits(guard: Guard) -> None:
     guard.job(JobSpec(kind=JobKind.GENERATE, model="m", length=Length(seconds=60)))
     with pytest.raises(TooLarge, match="60"):

@@ -2,7 +2,8 @@
 
 Each level samples ``tokens[level]`` tokens per candidate, sleeping ``token_s`` per token and checking
 the cancel token between tokens, like the real sampler. After the top level it sends one preview per
-candidate; the final takes are stereo sines whose pitch comes from the seed. ``fail`` makes loading
+candidate; the final takes are stereo sines whose pitch comes from the seed. A ``prime`` job samples
+nothing and returns ``tone_codes``: a codes take whose tokens come from the seed. ``fail`` makes loading
 or running fail; ``gate`` (when set) holds every run at its start until released (cancel still works).
 """
 
@@ -15,8 +16,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bridge.backend import Candidate, RunEvents
+from bridge.backend import Candidate, CodesTake, RunEvents, Take
 from bridge.jobs import JobKind, JobSpec, Length, ProjectContext
+from model.codes import CodesMeta
 from model.errors import CheckpointError, InputError
 from model.progress import CancelToken, Progress, ProgressFn
 
@@ -61,7 +63,7 @@ class ToneBackend:
     def unload(self, name: str) -> None:
         self._loaded.discard(name)
 
-    def run(self, spec: JobSpec, events: RunEvents, cancel: CancelToken) -> list[Candidate]:
+    def run(self, spec: JobSpec, events: RunEvents, cancel: CancelToken) -> list[Take]:
         self.runs.append(spec)
         self.threads.add(threading.current_thread().name)
         while self.gate is not None and not self.gate.wait(0.01):
@@ -71,6 +73,9 @@ class ToneBackend:
         if self.fail == "crash":
             raise RuntimeError("tone backend crashed")
         seeds = spec.seeds
+        if spec.kind is JobKind.PRIME:
+            events.progress(Progress("encode", 1, 1))
+            return [tone_codes(seeds[0], spec.length_s)]
         for level in reversed(range(len(self.tokens))):
             total = self.tokens[level] * spec.candidates
             for done in range(1, total + 1):
@@ -85,6 +90,14 @@ class ToneBackend:
             Candidate(k, seeds[k], tone(seeds[k], spec.length_s, self.sample_rate), self.sample_rate)
             for k in range(spec.candidates)
         ]
+
+
+def tone_codes(seed: int, seconds: float) -> CodesTake:
+    """Codes of three levels (hops 8, 32, 128 at 8 kHz, 64 codes) for ``seconds``, drawn from ``seed``."""
+    samples = max(128, int(round(seconds * 8000)) // 128 * 128)
+    rng = np.random.default_rng(seed)
+    codes = tuple(rng.integers(0, 64, (1, samples // hop)) for hop in (8, 32, 128))  # per level (1, tokens)
+    return CodesTake(0, seed, codes, CodesMeta(8000, (8, 32, 128), 64, "tone@0", samples, "tone"))
 
 
 def spec(model: str = "tiny", *, client: str = "", priority: int = 0, seconds: float = 0.5, candidates: int = 1,

@@ -21,7 +21,8 @@ def run(args: argparse.Namespace) -> int:
         assert isinstance(job, dict)
         print(job_line(job))
         for r in job.get("results", []):
-            print(f"  candidate {r['candidate']}: {r['path']} ({r['seconds']:.2f} s, {r['sample_rate']} Hz, seed {r['seed']})")
+            what = "codes of " if r.get("kind") == "codes" else ""  # a prime job's codes file
+            print(f"  candidate {r['candidate']}: {r['path']} ({what}{r['seconds']:.2f} s, {r['sample_rate']} Hz, seed {r['seed']})")
         return 0
     hello = call(args, "hello")
     jobs = call(args, "list_jobs")

@@ -53,6 +53,15 @@ def test_candidates_do_not_depend_on_batch_split() -> None:
         assert torch.equal(together.codes[lv][1], alone.codes[lv][0])
 
 
+def test_each_level_has_its_own_stream_so_levels_sampled_one_call_each_match_one_call() -> None:
+    params = SamplingParams(precision="fp32", n_candidates=2, seeds=(5, 9))
+    together = run(params)
+    codes = empty(2)
+    for level in (2, 1, 0):  # as the daemon samples: one level per call
+        codes = list(sample_levels(priors(), GEO, codes, 32 * 40, [level], params).codes)  # type: ignore[arg-type]
+    assert all(torch.equal(a, b) for a, b in zip(together.codes, codes))
+
+
 def test_primed_codes_are_kept_and_extended() -> None:
     prime = [torch.randint(0, 16, (1, t)) for t in (80, 20, 5)]
     res = run(SamplingParams(precision="fp32"), codes=prime)

@@ -1,6 +1,13 @@
 import torch
 
-from model.sampling.logits import draw_uniforms, filter_logits, make_generators, sample_from_logits
+from model.sampling.logits import (
+    draw_uniforms,
+    filter_logits,
+    level_generators,
+    level_seed,
+    make_generators,
+    sample_from_logits,
+)
 
 
 def test_top_k_keeps_k_largest() -> None:
@@ -51,4 +58,14 @@ def test_low_temperature_is_greedy_and_seeds_are_streams() -> None:
     assert torch.equal(tok, logits.argmax(-1))
     a = draw_uniforms(make_generators([5, 6]), 4)
     b = draw_uniforms(make_generators([6]), 4)
+    assert torch.equal(a[1], b[0])
+
+
+def test_the_top_level_uses_the_seed_and_each_lower_level_its_own_stream() -> None:
+    assert level_seed(7, 2, 2) == 7
+    lower = {level_seed(7, level, 2) for level in (0, 1)} | {level_seed(8, 1, 2)}
+    assert len(lower) == 3 and 7 not in lower and all(0 <= s < 2**63 for s in lower)
+    assert level_seed(7, 1, 2) == level_seed(7, 1, 2)  # pure: the same on every call and in every process
+    a = draw_uniforms(level_generators([7, 8], 1, 2), 4)
+    b = draw_uniforms(make_generators([level_seed(8, 1, 2)]), 4)
     assert torch.equal(a[1], b[0])

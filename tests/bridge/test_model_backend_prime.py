@@ -1,0 +1,100 @@
+"""``prime`` jobs on the model backend: the region's codes at every level, chunked, cancellable, stored."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from bridge.backend import CodesTake
+from bridge.jobs import JobKind
+from bridge.model_backend import ModelBackend, ModelBackendConfig
+from bridge.store import RenderStore
+from model.audio import read_audio
+from model.codes import load_codes
+from model.errors import Cancelled
+from model.progress import CancelToken, Progress
+from tests.bridge.model_rig import Recorder, job, make_models, write_region
+from tests.model.sampling.tiny import SR
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield make_models(tmp_path_factory.mktemp("models"))
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def region(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_region(tmp_path_factory.mktemp("audio") / "riff.wav", 2000)  # 15 top tokens + 80 samples
+
+
+def _prime(backend: ModelBackend, region: Path, events: Recorder | None = None, **kw: object) -> CodesTake:
+    (take,) = backend.run(job("prime", region=region, seeds=(5,), **kw), events or Recorder(), CancelToken())  # type: ignore[arg-type]
+    assert isinstance(take, CodesTake)
+    return take
+
+
+def test_prime_encodes_the_whole_region_at_every_level_without_priors(models: Path, region: Path) -> None:
+    backend = ModelBackend(models, ModelBackendConfig(precision="fp32"))
+    events = Recorder()
+    take = _prime(backend, region, events, model="codec")  # a VQ-VAE alone is enough to prime
+    backend.load("codec", lambda p: None)
+    vqvae = backend._loaded["codec"].vqvae
+    audio = torch.from_numpy(read_audio(region, sample_rate=SR, channels=1).samples)[None]  # (1, 2000, 1)
+    expected = vqvae.encode(audio)
+    assert [c.shape for c in take.codes] == [(1, 250), (1, 62), (1, 15)]  # 2000 // 8, // 32, // 128
+    assert all(np.array_equal(a, b.numpy()) for a, b in zip(take.codes, expected))
+    assert (take.index, take.seed, take.meta.source_samples, take.meta.source_name) == (0, 5, 2000, "riff.wav")
+    assert take.meta.hop_lengths == (8, 32, 128) and take.meta.model == backend._loaded["codec"].identity
+    assert events.kinds() == []  # no sampling: no previews, no level ends
+    encode = [p for p in events.of("progress") if p.stage == "encode"]  # type: ignore[attr-defined]
+    assert encode and encode[-1].fraction == 1.0  # type: ignore[attr-defined]
+
+
+def test_prime_in_chunks_gives_the_same_codes_and_cancels_between_chunks(models: Path, region: Path) -> None:
+    whole = _prime(ModelBackend(models, ModelBackendConfig(precision="fp32")), region)
+    chunked_backend = ModelBackend(models, ModelBackendConfig(precision="fp32", encode_chunk_s=256 / SR))
+    events = Recorder()
+    chunked = _prime(chunked_backend, region, events)
+    assert all(np.array_equal(a, b) for a, b in zip(whole.codes, chunked.codes))
+    encode = [p for p in events.of("progress") if p.stage == "encode"]  # type: ignore[attr-defined]
+    assert len(encode) == 8  # 2000 samples in chunks of 256
+
+    token = CancelToken()
+
+    def cancel_after_first_chunk(item: Progress) -> None:
+        if item.stage == "encode":
+            token.cancel("user")
+
+    with pytest.raises(Cancelled):
+        chunked_backend.run(job("prime", region=region), Recorder(on_progress=cancel_after_first_chunk), token)
+
+
+def test_the_store_writes_a_codes_file_an_upsample_job_can_use(models: Path, region: Path, tmp_path: Path) -> None:
+    backend = ModelBackend(models, ModelBackendConfig(precision="fp32"))
+    spec = job("prime", region=region, seeds=(5,))
+    take = _prime(backend, region)
+    store = RenderStore(tmp_path / "store")
+    result = store.write_take("j1", spec, take)
+    assert result.kind == "codes" and result.path.endswith("candidate-0.codes.npz")
+    assert (result.sample_rate, result.frames, result.seed, result.level) == (SR, 2000, 5, 0)
+    loaded = load_codes(result.path)
+    assert all(np.array_equal(a, b) for a, b in zip(loaded.codes, take.codes)) and loaded.meta == take.meta
+    sidecar = json.loads((tmp_path / "store" / "renders" / "j1" / "candidate-0.json").read_text())
+    assert sidecar["kind"] == "codes" and sidecar["file"] == "candidate-0.codes.npz" and sidecar["tokens"] == [250, 62, 15]
+    store.finish("j1", spec, (result,))
+    stored = store.finished("j1")
+    assert stored is not None and stored.results == (result,) and stored.spec.kind is JobKind.PRIME
+
+    upsample = job("upsample", codes=Path(result.path), seconds=1.0, seeds=(3,))
+    (audio,) = backend.run(upsample, Recorder(), CancelToken())
+    assert audio.audio.shape == (15 * 128, 1)  # type: ignore[union-attr]  # the codes' whole top level
