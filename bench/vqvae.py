@@ -152,13 +152,16 @@ def _machine() -> dict[str, Any]:
     }
 
 
-def _markdown(results: list[dict[str, Any]], memory: dict[str, Any] | None) -> str:
+def _markdown(results: list[dict[str, Any]], memory: dict[str, Any] | None, machine: dict[str, Any]) -> str:
     lines = [
         "## VQ-VAE",
         "",
         "Official VQ-VAE config (random weights), CPU, `python -m bench.vqvae` "
         f"({results[0]['seconds_of_audio']:.0f} s of audio, {results[0]['threads']} thread(s), best of the repeats; "
         "encode = all three levels, decode = level 0). RTF = compute time / audio duration (lower is faster).",
+        f"Machine: {machine.get('machine')}, torch {machine.get('torch')}, load average "
+        f"{machine.get('load_average_at_end', 0):.1f} at the end: other jobs shared the cores, so absolute "
+        "times are inflated; variants ran round-robin in separate processes, so the comparison is fair.",
         "",
         "| variant | encode s | encode RTF | decode s | decode RTF | peak RSS MiB |",
         "|---|---|---|---|---|---|",
@@ -214,7 +217,8 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(memory, indent=2))
         speed_path = RESULTS / "vqvae.json"
         if speed_path.exists():
-            _write_docs_section(_markdown(json.loads(speed_path.read_text())["results"], memory))
+            speed = json.loads(speed_path.read_text())
+            _write_docs_section(_markdown(speed["results"], memory, speed))
         return
     # round-robin over variants so that load from other processes hits every variant alike
     runs: dict[str, list[dict[str, Any]]] = {v: [] for v in args.variants.split(",")}
@@ -224,9 +228,11 @@ def main(argv: list[str] | None = None) -> None:
                 _run_child(["--child", variant, "--seconds", str(args.seconds), "--repeats", "1", *common])
             )
     results = [_best_of(done) for done in runs.values()]
-    (RESULTS / "vqvae.json").write_text(json.dumps({"results": results} | _machine(), indent=2) + "\n")
+    machine = _machine()
+    (RESULTS / "vqvae.json").write_text(json.dumps({"results": results} | machine, indent=2) + "\n")
     memory_path = RESULTS / "vqvae_memory.json"
-    _write_docs_section(_markdown(results, json.loads(memory_path.read_text()) if memory_path.exists() else None))
+    saved_memory = json.loads(memory_path.read_text()) if memory_path.exists() else None
+    _write_docs_section(_markdown(results, saved_memory, machine))
     for r in results:
         print(json.dumps(r))
 
