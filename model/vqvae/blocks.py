@@ -22,6 +22,40 @@ def residual_scale(flag: bool, depth: int) -> float:
     return 1.0 / math.sqrt(depth) if flag else 1.0
 
 
+class UpsampleConv1d(nn.ConvTranspose1d):
+    """ConvTranspose1d (kernel 2*stride, padding stride//2, Jukebox's upsampler) run as one ordinary conv.
+
+    Same parameters and state-dict keys as nn.ConvTranspose1d. The transposed conv is split into
+    ``stride`` output phases, each a kernel-3 conv over the input; the phases are interleaved. This
+    is the same sum of products as the transposed conv, and CPU convolution kernels run it faster.
+    """
+
+    def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
+        stride, kernel, pad = self.stride[0], self.kernel_size[0], self.padding
+        if output_size is not None or kernel != 2 * stride or pad != (stride // 2,) or stride % 2 or self.groups != 1:
+            return super().forward(x, output_size)
+        n, _, t = x.shape
+        out = self.out_channels
+        phases = self._phase_weight()  # (stride * C_out, C_in, 3)
+        bias = None if self.bias is None else self.bias.repeat(stride)  # (stride * C_out,)
+        y = nn.functional.conv1d(x, phases, bias, padding=1)  # (N, stride * C_out, T)
+        return y.view(n, stride, out, t).permute(0, 2, 3, 1).reshape(n, out, t * stride)  # (N, C_out, T * stride)
+
+    def _phase_weight(self) -> torch.Tensor:
+        """Output sample o = m*stride + r takes input m + j through tap k with k = r + pad - j*stride."""
+        stride, kernel, pad = self.stride[0], self.kernel_size[0], int(self.padding[0])
+        weight = self.weight  # (C_in, C_out, kernel)
+        zero = weight.new_zeros(self.out_channels, self.in_channels)
+        rows = []
+        for r in range(stride):
+            taps = []
+            for j in (-1, 0, 1):
+                k = r + pad - j * stride
+                taps.append(weight[:, :, k].t() if 0 <= k < kernel else zero)  # (C_out, C_in)
+            rows.append(torch.stack(taps, dim=2))  # (C_out, C_in, 3)
+        return torch.cat(rows, dim=0)  # (stride * C_out, C_in, 3)
+
+
 class ResConv1DBlock(nn.Module):
     """x + res_scale * conv1x1(relu(dilated_conv3(relu(x)))). Keys ``model.1`` / ``model.3``."""
 
@@ -186,7 +220,7 @@ class DecoderConvBock(nn.Module):
                         reverse_dilation=reverse_dilation,
                         layout=layout,
                     ),
-                    nn.ConvTranspose1d(width, out_width if i == down_t - 1 else width, kernel, stride_t, pad),
+                    UpsampleConv1d(width, out_width if i == down_t - 1 else width, kernel, stride_t, pad),
                 )
             )
         self.model = nn.Sequential(*stages)

@@ -104,3 +104,16 @@ def test_bad_inputs_raise_input_error(tiny_vqvae: VQVAE) -> None:
         tiny_vqvae.decode(torch.zeros(1, 4, dtype=torch.int32), 0)
     with pytest.raises(InputError, match="chunk_tokens"):
         tiny_vqvae.decode(torch.zeros(1, 4, dtype=torch.long), 0, chunk_tokens=-1)
+
+
+def test_training_forward_needs_whole_top_tokens(tiny_vqvae: VQVAE) -> None:
+    with pytest.raises(InputError, match="multiple of the top hop 16"):
+        tiny_vqvae(torch.randn(1, 100, 1))
+    out = tiny_vqvae(torch.randn(1, 96, 1))
+    assert [lv.codes.shape for lv in out.levels] == [(1, 24), (1, 12), (1, 6)]
+
+
+def test_unchunked_encode_reports_progress_once(tiny_vqvae: VQVAE) -> None:
+    seen: list[Progress] = []
+    tiny_vqvae.encode(torch.randn(1, 300, 1), chunk_samples=0, progress=seen.append)
+    assert seen == [Progress("encode", 300, 300)]
