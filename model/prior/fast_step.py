@@ -135,6 +135,7 @@ class FastStep:
         self.model, self.cache = model, cache
         self.error: str | None = None
         self._position = torch.zeros(1, dtype=torch.long, device=cache.layers[0].key.device)  # (1,)
+        self._token = torch.zeros(cache.batch, 1, dtype=torch.long, device=self._position.device)  # (N, 1)
         self._seen: set[tuple[object, ...]] = set()  # call signatures the compiled graph has been traced for
         fn: Callable[[Tensor, Tensor, Tensor | None], Tensor] = self._eager
         if compile:
@@ -152,17 +153,21 @@ class FastStep:
     def _compiled(self, token: Tensor, x_cond: Tensor | None) -> Tensor:
         cond = None if x_cond is None else (tuple(x_cond.shape), x_cond.stride(), x_cond.dtype, x_cond.device)
         weight = self.model.x_emb.weight
-        signature = (tuple(token.shape), token.dtype, cond, weight.dtype, weight.device, torch.is_grad_enabled())
+        signature = (cond, weight.dtype, weight.device, torch.is_grad_enabled(), torch.is_inference_mode_enabled())
         if signature in self._seen:  # traced for exactly these inputs: dynamo's guards would only repeat this
-            with torch.compiler.set_stance("default", skip_guard_eval_unsafe=True):
-                return self._fn(token, self._position, x_cond)
-        logits = self._fn(token, self._position, x_cond)  # (N, bins); traces (compiles) on a new signature
+            try:
+                with torch.compiler.set_stance("default", skip_guard_eval_unsafe=True):
+                    return self._fn(self._token, self._position, x_cond)
+            except RuntimeError:  # something this signature misses changed: trace again, with guards
+                self._seen.discard(signature)
+        logits = self._fn(self._token, self._position, x_cond)  # (N, bins); traces (compiles) on a new signature
         self._seen.add(signature)
         return logits
 
     def __call__(self, token: Tensor, x_cond: Tensor | None) -> Tensor:
         """token (N, 1) at position ``cache.length``; returns (N, 1, bins) float32 and advances the cache."""
         self._position.fill_(self.cache.length)
+        self._token.copy_(token)  # one input buffer: the graph never sees another stride or address
         if self.compiled:
             try:
                 logits = self._compiled(token, x_cond)  # (N, bins)
@@ -170,8 +175,8 @@ class FastStep:
                 self.error = f"{type(exc).__name__}: {exc}"[:500]
                 log.warning("compiled single-token step failed, using the eager step: %s", self.error)
                 self.compiled = False
-                logits = self._eager(token, self._position, x_cond)
+                logits = self._eager(self._token, self._position, x_cond)
         else:
-            logits = self._eager(token, self._position, x_cond)
+            logits = self._eager(self._token, self._position, x_cond)
         self.cache.length += 1
         return logits[:, None]  # (N, 1, bins)

@@ -159,5 +159,13 @@ def test_compiled_step_matches_eager_without_recompiling() -> None:
                 steps += [model.step(x[:, t : t + 1], cache, x_cond=xc) for t in range(1 + window, L - 1)]
                 outs.append(torch.cat(steps, 1))
             torch.testing.assert_close(outs[1], outs[0], atol=1e-5, rtol=1e-5)
+        for n_new in (5, 17):  # the sampler feeds views of its token buffer: other strides every window
+            y, xc, context = torch.randn(n, 1, 16), torch.randn(n, L, 16), torch.randint(0, 11, (n, 3))
+            tokens = []
+            for cache in (plain, fast):
+                u = draw_uniforms(make_generators([7, 8]), n_new)
+                session = CachedSession(lambda t, c=cache, xc=xc, y=y: model.step(t, c, x_cond=xc, y_cond=y), cache)
+                tokens.append(sample_window(session, context, u, 1.0, 0, 0.0, 2))
+            assert torch.equal(tokens[0], tokens[1])
     assert step.compiled and step.error is None
     assert counters["stats"]["unique_graphs"] == 1  # traced once: every position and window reuses the graph
