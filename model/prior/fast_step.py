@@ -35,6 +35,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+AUTO_BF16_ROWS = 16  # CPU: bf16 matmuls beat fp32 only from ~16 rows (oneDNN avx512_bf16 / AMX kernels)
+
+
+def auto_precision(rows: int, device_type: str) -> str:
+    """The precision ``"auto"`` means for a step over ``rows`` rows: fp32 on CPU below ``AUTO_BF16_ROWS``
+    rows (single-row bf16 matmuls are slower there), bf16 from there and on GPUs."""
+    return "bf16" if device_type != "cpu" or rows >= AUTO_BF16_ROWS else "fp32"
+
 
 def _write(cache: LayerCache, slot: Tensor, k: Tensor, v: Tensor) -> None:
     """Store k/v (B, H, 1, hd) in slot ``slot`` (1,) int64 of the layer's keys/values."""

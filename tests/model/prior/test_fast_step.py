@@ -169,3 +169,22 @@ def test_compiled_step_matches_eager_without_recompiling() -> None:
             assert torch.equal(tokens[0], tokens[1])
     assert step.compiled and step.error is None
     assert counters["stats"]["unique_graphs"] == 1  # traced once: every position and window reuses the graph
+
+
+@pytest.mark.slow  # ~30 s: two compiles of a 3-layer graph
+@pytest.mark.skipif(not _has_cxx(), reason="torch.compile on CPU needs a C++ compiler (g++/clang++); none on PATH")
+def test_each_fast_step_uses_its_own_weights() -> None:
+    """Weights are frozen into the graph: a second model of the same shapes must not reuse the first graph."""
+    torch._dynamo.reset()
+    x, y = torch.randint(0, 11, (2, 48)), torch.randn(2, 1, 16)
+    for seed in (1, 2):
+        model = make_model("upsampler")
+        with torch.no_grad():
+            for p in model.parameters():
+                p.normal_(std=0.3, generator=torch.Generator().manual_seed(seed))
+        with torch.inference_mode():  # as the sampler runs: cache, step and calls in inference mode
+            cache = model.new_cache(2, torch.float32)
+            step = FastStep(model, cache, compile=True).attach()
+            outs = [model.step(x[:, :4], cache, y_cond=y)] + [model.step(x[:, t : t + 1], cache) for t in range(4, 47)]
+            torch.testing.assert_close(torch.cat(outs, 1), model(x, y_cond=y), atol=1e-5, rtol=1e-5)
+        assert step.compiled
