@@ -35,6 +35,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+AUTO_BF16_ROWS = 16  # CPU: bf16 matmuls beat fp32 only from ~16 rows (oneDNN avx512_bf16 / AMX kernels)
+
+
+def auto_precision(rows: int, device_type: str) -> str:
+    """The precision ``"auto"`` means for a step over ``rows`` rows: fp32 on CPU below ``AUTO_BF16_ROWS``
+    rows (single-row bf16 matmuls are slower there), bf16 from there and on GPUs."""
+    return "bf16" if device_type != "cpu" or rows >= AUTO_BF16_ROWS else "fp32"
+
 
 def _write(cache: LayerCache, slot: Tensor, k: Tensor, v: Tensor) -> None:
     """Store k/v (B, H, 1, hd) in slot ``slot`` (1,) int64 of the layer's keys/values."""
@@ -52,41 +60,55 @@ def _write_if(cache: LayerCache, slot: Tensor, keep: Tensor, k: Tensor, v: Tenso
     )
 
 
+def _attend_one(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tensor:
+    """``attention_patterns.attend`` for one query per row, as products and sums (which inductor fuses and
+    vectorises; a bmm with one query row is not), with the same roundings: scores rounded to the activation
+    dtype, then softmax in float32, probabilities rounded to ``v``'s dtype, sums accumulated in float32.
+
+    q (..., 1, hd), k/v (..., S, hd), mask bool broadcastable to (..., 1, S) or None -> (..., 1, hd).
+    """
+    w = (q.float() * k.float()).sum(-1).to(q.dtype).float()[..., None, :]  # (..., 1, S)
+    if mask is not None:
+        w = torch.where(mask, w, P.MASK_VALUE)
+    p = torch.softmax(w, dim=-1).to(v.dtype).float()  # (..., 1, S)
+    return (p.transpose(-1, -2) * v.float()).sum(-2, keepdim=True).to(v.dtype)  # (..., 1, hd)
+
+
 def _attend_static(attn: FactoredAttention, q: Tensor, k: Tensor, v: Tensor, cache: LayerCache, t: Tensor) -> Tensor:
     """The new position ``t`` (1,) int64 of one layer: q/k/v (B, H, 1, hd) -> (B, H, 1, hd); shapes fixed."""
     f, bc, K, V = attn.attn_func, attn.block_ctx, cache.key, cache.value
     B, H, cap, hd = K.shape
     slots = torch.arange(cap, device=t.device)  # (cap,)
     if f == AttnFunc.CROSS:
-        return P.attend(q, K, V, None)
+        return _attend_one(q, K, V, None)
     if f == AttnFunc.DENSE:
         _write(cache, t, k, v)
-        return P.attend(q, K, V, slots <= t)
+        return _attend_one(q, K, V, slots <= t)
     if f == AttnFunc.TRANSPOSE_BLOCK:  # column t % bc of every block, rows up to t's
         _write(cache, t, k, v)
         col = t % bc  # (1,)
         n_rows = cap // bc
         keys = K.view(B, H, n_rows, bc, hd).index_select(3, col).view(B, H, n_rows, hd)
         values = V.view(B, H, n_rows, bc, hd).index_select(3, col).view(B, H, n_rows, hd)
-        return P.attend(q, keys, values, torch.arange(n_rows, device=t.device) <= t // bc)
+        return _attend_one(q, keys, values, torch.arange(n_rows, device=t.device) <= t // bc)
     if f == AttnFunc.BLOCK:
         s = t % bc  # (1,)
         _write(cache, s, k, v)
-        return P.attend(q, K, V, slots <= s)
+        return _attend_one(q, K, V, slots <= s)
     if f == AttnFunc.PREV_BLOCK:  # two halves of bc slots: current and previous block
         _write(cache, t % (2 * bc), k, v)
         half = (t // bc + 1) % 2  # (1,) the previous block's half
         keys = K.view(B, H, 2, bc, hd).index_select(2, half).view(B, H, bc, hd)
         values = V.view(B, H, 2, bc, hd).index_select(2, half).view(B, H, bc, hd)
-        return P.attend(q, keys, values, None) * (t >= bc).to(q.dtype)  # block 0 sees only zeros
+        return _attend_one(q, keys, values, None) * (t >= bc).to(q.dtype)  # block 0 sees only zeros
     if f == AttnFunc.SUMMARY:  # slot 0 a zero key; block b's last position goes to slot b + 1
         b = t // bc
         keep = (t % bc == bc - 1) & (b + 1 < cap)
         _write_if(cache, (b + 1).clamp(max=cap - 1), keep, k, v)
-        return P.attend(q, K, V, slots < 1 + torch.clamp((t + 1) // bc, max=attn.blocks - 1))
+        return _attend_one(q, K, V, slots < 1 + torch.clamp((t + 1) // bc, max=attn.blocks - 1))
     if f == AttnFunc.PRIME:
         _write_if(cache, t.clamp(max=cap - 1), t < cap, k, v)
-        return P.attend(q, K, V, slots <= t)
+        return _attend_one(q, K, V, slots <= t)
     raise ValueError(f"attention type {int(f)} has no cached step")
 
 
@@ -135,6 +157,7 @@ class FastStep:
         self.model, self.cache = model, cache
         self.error: str | None = None
         self._position = torch.zeros(1, dtype=torch.long, device=cache.layers[0].key.device)  # (1,)
+        self._token = torch.zeros(cache.batch, 1, dtype=torch.long, device=self._position.device)  # (N, 1)
         self._seen: set[tuple[object, ...]] = set()  # call signatures the compiled graph has been traced for
         fn: Callable[[Tensor, Tensor, Tensor | None], Tensor] = self._eager
         if compile:
@@ -152,17 +175,21 @@ class FastStep:
     def _compiled(self, token: Tensor, x_cond: Tensor | None) -> Tensor:
         cond = None if x_cond is None else (tuple(x_cond.shape), x_cond.stride(), x_cond.dtype, x_cond.device)
         weight = self.model.x_emb.weight
-        signature = (tuple(token.shape), token.dtype, cond, weight.dtype, weight.device, torch.is_grad_enabled())
+        signature = (cond, weight.dtype, weight.device, torch.is_grad_enabled(), torch.is_inference_mode_enabled())
         if signature in self._seen:  # traced for exactly these inputs: dynamo's guards would only repeat this
-            with torch.compiler.set_stance("default", skip_guard_eval_unsafe=True):
-                return self._fn(token, self._position, x_cond)
-        logits = self._fn(token, self._position, x_cond)  # (N, bins); traces (compiles) on a new signature
+            try:
+                with torch.compiler.set_stance("default", skip_guard_eval_unsafe=True):
+                    return self._fn(self._token, self._position, x_cond)
+            except RuntimeError:  # something this signature misses changed: trace again, with guards
+                self._seen.discard(signature)
+        logits = self._fn(self._token, self._position, x_cond)  # (N, bins); traces (compiles) on a new signature
         self._seen.add(signature)
         return logits
 
     def __call__(self, token: Tensor, x_cond: Tensor | None) -> Tensor:
         """token (N, 1) at position ``cache.length``; returns (N, 1, bins) float32 and advances the cache."""
         self._position.fill_(self.cache.length)
+        self._token.copy_(token)  # one input buffer: the graph never sees another stride or address
         if self.compiled:
             try:
                 logits = self._compiled(token, x_cond)  # (N, bins)
@@ -170,8 +197,8 @@ class FastStep:
                 self.error = f"{type(exc).__name__}: {exc}"[:500]
                 log.warning("compiled single-token step failed, using the eager step: %s", self.error)
                 self.compiled = False
-                logits = self._eager(token, self._position, x_cond)
+                logits = self._eager(self._token, self._position, x_cond)
         else:
-            logits = self._eager(token, self._position, x_cond)
+            logits = self._eager(self._token, self._position, x_cond)
         self.cache.length += 1
         return logits[:, None]  # (N, 1, bins)

@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from model.prior.cache import KVCache
+from model.prior.fast_step import FastStep
 from model.prior.prior import JukeboxPrior
 from model.sampling.ar_session import CachedSession
 
@@ -20,8 +21,9 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 class JukeboxLevel:
     """Wraps one level's ``JukeboxPrior`` for ``sample_levels``; one cache is kept and rewound per window."""
 
-    def __init__(self, prior: JukeboxPrior) -> None:
+    def __init__(self, prior: JukeboxPrior, compile: bool = False) -> None:
         self.prior = prior
+        self.compile = compile  # single tokens through a torch.compile'd FastStep (docs/priors.md)
         c = prior.config
         self.level, self.n_ctx, self.cond_downsample = c.level, c.n_ctx, c.cond_downsample
         self._cache: KVCache | None = None
@@ -49,4 +51,6 @@ class JukeboxLevel:
         if self._cache is None or self._cache.batch != batch:
             self._cache = None  # free the old one before allocating
             self._cache = self.prior.new_cache(batch, self.dtype, self.device)
+            if self.compile:
+                FastStep(self.prior.prior, self._cache).attach()
         return self._cache

@@ -159,5 +159,57 @@ def test_compiled_step_matches_eager_without_recompiling() -> None:
                 steps += [model.step(x[:, t : t + 1], cache, x_cond=xc) for t in range(1 + window, L - 1)]
                 outs.append(torch.cat(steps, 1))
             torch.testing.assert_close(outs[1], outs[0], atol=1e-5, rtol=1e-5)
+        for n_new in (5, 17):  # the sampler feeds views of its token buffer: other strides every window
+            y, xc, context = torch.randn(n, 1, 16), torch.randn(n, L, 16), torch.randint(0, 11, (n, 3))
+            tokens = []
+            for cache in (plain, fast):
+                u = draw_uniforms(make_generators([7, 8]), n_new)
+                session = CachedSession(lambda t, c=cache, xc=xc, y=y: model.step(t, c, x_cond=xc, y_cond=y), cache)
+                tokens.append(sample_window(session, context, u, 1.0, 0, 0.0, 2))
+            assert torch.equal(tokens[0], tokens[1])
     assert step.compiled and step.error is None
     assert counters["stats"]["unique_graphs"] == 1  # traced once: every position and window reuses the graph
+
+
+@pytest.mark.slow  # ~30 s: two compiles of a 3-layer graph
+@pytest.mark.skipif(not _has_cxx(), reason="torch.compile on CPU needs a C++ compiler (g++/clang++); none on PATH")
+def test_each_fast_step_uses_its_own_weights() -> None:
+    """Weights are frozen into the graph: a second model of the same shapes must not reuse the first graph."""
+    torch._dynamo.reset()
+    x, y = torch.randint(0, 11, (2, 48)), torch.randn(2, 1, 16)
+    for seed in (1, 2):
+        model = make_model("upsampler")
+        with torch.no_grad():
+            for p in model.parameters():
+                p.normal_(std=0.3, generator=torch.Generator().manual_seed(seed))
+        with torch.inference_mode():  # as the sampler runs: cache, step and calls in inference mode
+            cache = model.new_cache(2, torch.float32)
+            step = FastStep(model, cache, compile=True).attach()
+            outs = [model.step(x[:, :4], cache, y_cond=y)] + [model.step(x[:, t : t + 1], cache) for t in range(4, 47)]
+            torch.testing.assert_close(torch.cat(outs, 1), model(x, y_cond=y), atol=1e-5, rtol=1e-5)
+        assert step.compiled
+
+
+@pytest.mark.slow  # ~20-60 s: compiles two tiny priors' steps
+@pytest.mark.skipif(not _has_cxx(), reason="torch.compile on CPU needs a C++ compiler (g++/clang++); none on PATH")
+@pytest.mark.parametrize("family", ["upsampler", "1b_lyrics_family"])
+def test_engine_level_samples_the_same_codes_compiled(family: str) -> None:
+    from model.prior import presets
+    from model.sampling.jukebox import JukeboxLevel
+    from tests.model.sampling.tiny import build, tiny_labels
+
+    config = presets.tiny_upsampler(0) if family == "upsampler" else presets.tiny_prior_merged()
+    labels = tiny_labels({config.level: config}, lyrics="la la la")[config.level]
+    y = labels.for_window(0).y.expand(2, -1)
+    upper = torch.randint(0, config.n_bins, (2, config.n_ctx // 4)) if config.is_upsampler else None
+    context = torch.randint(0, config.n_bins, (2, 5))
+    codes = []
+    for compile in (False, True):
+        level = JukeboxLevel(build(config), compile=compile)
+        level.use_precision("fp32")
+        with torch.inference_mode():
+            for _window in range(2):  # the second window re-uses the cache and the compiled graph
+                u = draw_uniforms(make_generators([1, 2]), 20)
+                codes.append(sample_window(level.open_window(y, upper, 2), context, u, 1.0, 0, 0.0, 3))
+        assert level._cache is not None and isinstance(level._cache.fast_step, FastStep) == compile
+    assert all(torch.equal(codes[i], codes[i + 2]) for i in range(2))
