@@ -43,7 +43,7 @@ class ModelBackendConfig:
     live when a model directory has no ``ids/`` folder of its own."""
 
     device: str = "cpu"
-    precision: str = "bf16"  # priors run in this precision (the VQ-VAE stays fp32)
+    precision: str = "auto"  # of the priors: auto = by rows and device (SamplingParams); the VQ-VAE stays fp32
     max_batch_size: int = 16  # candidates sampled together
     chunk_size: int = 32  # context tokens per model call when a window refills its cache
     max_loaded: int = 1  # models kept in memory

@@ -18,7 +18,7 @@ from model.errors import InputError
 from model.progress import CancelToken, Progress, ProgressFn, report
 from model.sampling.lengths import Geometry
 from model.sampling.logits import draw_uniforms, level_generators
-from model.sampling.params import SamplingParams
+from model.sampling.params import SamplingParams, resolve_precision
 from model.sampling.result import LevelTiming, SampleResult
 from model.sampling.session import LevelPrior, sample_window
 from model.sampling.windows import Window, plan_windows
@@ -58,7 +58,7 @@ def sample_levels(
         for lv in (level, level + 1) if prior.cond_downsample else (level,):
             if codes[lv].shape[0] != n:
                 raise InputError(f"level {lv} codes have {codes[lv].shape[0]} rows for {n} candidates: give one per candidate")
-        prior.use_precision(params.precision)
+        prior.use_precision(resolve_precision(params.precision, min(n, params.max_batch_size), prior.device))
         total = geometry.tokens(sample_length, level)
         windows = plan_windows(total, prior.n_ctx, params.hop_fraction_at(level, geometry.n_levels), codes[level].shape[1])
         upper = codes[level + 1] if prior.cond_downsample else None

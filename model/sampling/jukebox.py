@@ -1,8 +1,8 @@
 """The engine's view of a ``JukeboxPrior`` (``LevelPrior``): per-window conditioning and a reused cache.
 
 Precision: ``use_precision`` casts the prior module in place (``bf16`` or ``fp32``) the first time a
-run asks for a different one; the prior keeps LayerNorm, softmax and logits in fp32 inside. Casting
-fp32 weights to bf16 and back loses their low bits, so load a model once per precision.
+run asks for a different one; the prior keeps LayerNorm, softmax and logits in fp32 inside. The
+fp32 weights are kept aside when first cast down, so switching back to fp32 is exact.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ class JukeboxLevel:
         c = prior.config
         self.level, self.n_ctx, self.cond_downsample = c.level, c.n_ctx, c.cond_downsample
         self._cache: KVCache | None = None
+        self._fp32_state: dict[str, Tensor] | None = None
 
     @property
     def device(self) -> torch.device:
@@ -37,10 +38,17 @@ class JukeboxLevel:
         return self.prior.prior.x_emb.weight.dtype
 
     def use_precision(self, precision: str) -> None:
+        """Cast the prior to ``precision``; fp32 weights are kept aside on the first cast down, so a
+        later switch back to fp32 restores them exactly (bf16 -> fp32 alone would lose their low bits)."""
         dtype = DTYPES[precision]
-        if self.dtype != dtype:
-            self.prior.to(dtype)
-            self._cache = None
+        if self.dtype == dtype:
+            return
+        if self._fp32_state is None and self.dtype == torch.float32:
+            self._fp32_state = {k: v.detach().clone() for k, v in self.prior.state_dict().items()}
+        self.prior.to(dtype)
+        if dtype == torch.float32 and self._fp32_state is not None:
+            self.prior.load_state_dict(self._fp32_state)
+        self._cache = None
 
     def open_window(self, labels: Tensor | None, upper: Tensor | None, batch: int) -> CachedSession:
         cond = self.prior.conditioning(labels, upper)

@@ -42,8 +42,13 @@ class SamplingModel:
         c = self.vqvae.config
         return geometry_for(tuple(c.hop_lengths), c.sample_rate, {lv: p.config for lv, p in self.priors.items()})
 
+    def __post_init__(self) -> None:
+        self._levels = {lv: JukeboxLevel(p) for lv, p in self.priors.items()}
+
     def levels(self) -> dict[int, JukeboxLevel]:
-        return {lv: JukeboxLevel(p) for lv, p in self.priors.items()}
+        """One sampling adapter per level, the same objects on every call (they own the caches and
+        the precision state of their priors)."""
+        return self._levels
 
     @property
     def configs(self) -> dict[int, PriorConfig]:

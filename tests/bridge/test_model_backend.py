@@ -183,12 +183,15 @@ def test_cancel_returns_within_200_ms_and_the_backend_stays_usable(backend: Mode
     assert len(backend.run(job(region=region), Recorder(), CancelToken())) == 1
 
 
-def test_bf16_is_the_default_precision(models: Path) -> None:
+def test_auto_precision_is_the_default_and_follows_the_batch(models: Path) -> None:
     b = ModelBackend(models)
-    assert b.config.precision == "bf16"
+    assert b.config.precision == "auto"
     takes = rendered(b.run(job("generate", seconds=0.03, model="sketch"), Recorder(), CancelToken()))
     assert takes[0].audio.shape == (1323, 1) and np.isfinite(takes[0].audio).all()
-    assert b._loaded["sketch"].priors[2].prior.x_emb.weight.dtype == torch.bfloat16
+    assert b._loaded["sketch"].priors[2].prior.x_emb.weight.dtype == torch.float32  # 1 row on CPU: fp32
+    bf16 = ModelBackend(models, ModelBackendConfig(precision="bf16"))
+    rendered(bf16.run(job("generate", seconds=0.03, model="sketch"), Recorder(), CancelToken()))
+    assert bf16._loaded["sketch"].priors[2].prior.x_emb.weight.dtype == torch.bfloat16
 
 
 @pytest.mark.parametrize(

@@ -59,7 +59,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--hop-fraction", type=_floats, default=(), metavar="H[,H,H]", help="new share of each window (default 0.5 below the top, 0.125 at the top)")
     a("--max-batch-size", type=int, default=16, help="candidates sampled together (default 16)")
     a("--chunk-size", type=int, default=32, help="context codes per model call when a window starts (default 32)")
-    a("--precision", choices=("fp32", "bf16"), default="bf16", help="default bf16")
+    a("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+      help="auto (default): fp32 on CPU for fewer than 16 rows per batch, bf16 for more and on GPUs (measured, docs/benchmarks.md)")
     a("--lowest-level", type=int, default=0, help="stop after this level (the top level = a quick sketch)")
     add_device_argument(parser)
     a("--no-align", action="store_true", help="skip the lyric alignment")

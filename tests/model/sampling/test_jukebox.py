@@ -128,11 +128,31 @@ def test_bf16_is_close_to_fp32() -> None:
 def test_bf16_engine_runs_and_is_reproducible() -> None:
     configs = tiny_configs()
     geo, labels = tiny_geometry(configs), tiny_labels(configs)
-    p = SamplingParams(n_candidates=2, seed=1)  # bf16 is the default
+    p = SamplingParams(n_candidates=2, seed=1, precision="bf16")
     a = ancestral(tiny_levels(), geo, LENGTH, p, labels)
     b = ancestral(tiny_levels(), geo, LENGTH, p, labels)
     assert all(torch.equal(x, y) for x, y in zip(a.codes, b.codes))
     assert all(int(c.max()) < configs[0].n_bins and int(c.min()) >= 0 for c in a.codes)
     fp32 = ancestral(tiny_levels(), geo, LENGTH, FP32, labels)
-    same = float((fp32.codes[2] == ancestral(tiny_levels(), geo, LENGTH, SamplingParams(n_candidates=2, seed=3), labels).codes[2]).float().mean())
+    same = float((fp32.codes[2] == ancestral(tiny_levels(), geo, LENGTH, SamplingParams(n_candidates=2, seed=3, precision="bf16"), labels).codes[2]).float().mean())
     print(f"bf16 vs fp32 top-level tokens identical (same seeds): {same:.0%}")
+
+
+def test_switching_back_to_fp32_restores_the_weights_exactly() -> None:
+    level = tiny_levels()[2]
+    before = {k: v.clone() for k, v in level.prior.state_dict().items()}
+    level.use_precision("bf16")
+    assert level.dtype == torch.bfloat16
+    level.use_precision("fp32")
+    after = level.prior.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_auto_resolves_by_rows_and_device() -> None:
+    from model.sampling.params import resolve_precision
+
+    cpu = torch.device("cpu")
+    assert resolve_precision("auto", 1, cpu) == "fp32"
+    assert resolve_precision("auto", 16, cpu) == "bf16"
+    assert resolve_precision("auto", 1, torch.device("cuda")) == "bf16"
+    assert resolve_precision("fp32", 64, cpu) == "fp32"

@@ -9,7 +9,7 @@ def test_defaults() -> None:
     assert p.temperature_at(0, 3) == 0.99
     assert [p.hop_fraction_at(lv, 3) for lv in range(3)] == [0.5, 0.5, 0.125]
     assert [p.hop_fraction_at(lv, 2) for lv in range(2)] == [0.5, 0.125]
-    assert p.precision == "bf16"
+    assert p.precision == "auto"
     assert p.candidate_seeds() == (0,)
 
 
@@ -53,7 +53,7 @@ def test_params_are_frozen() -> None:
         ({"chunk_size": 0}, "chunk"),
         ({"hop_fraction": (0.0,)}, "hop fraction"),
         ({"hop_fraction": (1.5,)}, "hop fraction"),
-        ({"precision": "fp16"}, "fp32, bf16"),
+        ({"precision": "fp16"}, "auto, fp32, bf16"),
     ],
 )
 def test_bad_values_are_input_errors(kwargs: dict, words: str) -> None:
