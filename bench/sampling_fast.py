@@ -16,7 +16,6 @@ Without a GPU the JSON says so; nothing is estimated in its place.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import os
 import platform
@@ -29,6 +28,7 @@ import torch
 
 import bench.sampling as port_bench
 from bench.sampling import CONFIGS, theirs
+from bridge.runtime import keep_freed_memory
 from model.prior.autoregressive import ConditionalAutoregressive
 from model.prior.config import AutoregressiveConfig, TransformerConfig
 from model.prior.fast_step import AUTO_BF16_ROWS, FastStep, auto_precision
@@ -167,20 +167,6 @@ def gpu_rows(names: list[str], tokens: int) -> dict:
         shapes[name] |= {"tokens_per_s": round(rate, 1), "bandwidth_bound_tokens_per_s": round(bound, 1)}
         del model, cache
     return {"device": torch.cuda.get_device_name(), "copy_bandwidth_gb_s": round(bandwidth / 1e9, 1), "shapes": shapes}
-
-
-def keep_freed_memory(threshold: int = 64 * 2**20) -> bool:
-    """glibc only: serve blocks below ``threshold`` bytes from the heap and keep freed memory.
-
-    By default glibc returns every freed block of a few hundred KiB to the OS, so each sampled token
-    page-faults its logits/softmax buffers afresh (measured: the sampler's ~1 ms per step at batch 64 drops
-    to ~0.16 ms). This is a process setting, applied to both implementations alike.
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        return bool(libc.mallopt(-3, threshold)) and bool(libc.mallopt(-1, 2 * threshold))  # MMAP_ / TRIM_THRESHOLD
-    except (OSError, AttributeError):
-        return False
 
 
 def main() -> None:

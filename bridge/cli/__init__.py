@@ -19,6 +19,7 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 
+from bridge.runtime import keep_freed_memory
 from model.errors import SegueError
 
 from . import commands as _commands
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    keep_freed_memory()
     try:
         return int(args._run(args) or 0)
     except SegueError as exc:
