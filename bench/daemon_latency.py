@@ -1,6 +1,6 @@
 """Bridge latency and throughput on loopback, over ZeroMQ and OSC, with the tone test backend.
 
-    OMP_NUM_THREADS=1 PYTHONPATH=. python bench/bridge.py [--quick]
+    OMP_NUM_THREADS=1 PYTHONPATH=. python bench/daemon_latency.py [--quick]
 
 Measures: status round trip (p50/p99), submit → first progress event, cancel → cancelled event, and
 status requests per second with several clients at once. Writes bench/results/bridge.json and prints a
