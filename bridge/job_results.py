@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bridge.job_spec import JobSpec
-from bridge.job_states import TERMINAL, EventType, JobKind, JobState
+from bridge.job_states import EventType, JobKind, JobState
 
 RESULT_KINDS = ("audio", "codes")
 
@@ -85,10 +85,6 @@ class JobInfo:
     @property
     def fraction(self) -> float:
         return 0.0 if self.tokens_total <= 0 else min(1.0, self.tokens_done / self.tokens_total)
-
-    @property
-    def terminal(self) -> bool:
-        return self.state in TERMINAL
 
     def to_dict(self) -> dict[str, Any]:
         return {
