@@ -375,27 +375,7 @@ class JobEngine:
             position, eta = (positions or self._positions())[job.id]
         elif job is self._current and job.state is JobState.RUNNING:
             eta = self.eta_running(job)
-        r = job.record
-        return JobInfo(
-            id=r.id,
-            kind=r.spec.kind,
-            model=r.spec.model,
-            state=r.state,
-            client=r.spec.client,
-            length_s=r.spec.length_s,
-            candidates=r.spec.candidates,
-            level=job.level,
-            tokens_done=job.tokens_done,
-            tokens_total=job.tokens_total,
-            queue_position=position,
-            eta_s=eta,
-            results=r.results,
-            error_code=r.error_code,
-            error_message=r.error_message,
-            created=r.created,
-            started=r.started,
-            finished=r.finished,
-        )
+        return job.info(queue_position=position, eta_s=eta)
 
 
 def _work_of(spec: JobSpec) -> float:
