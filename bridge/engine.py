@@ -19,10 +19,11 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from bridge.backend import Backend
+from bridge.engine_config import EngineClosed, EngineConfig, ModelInfo
 from bridge.engine_events import EventHub
 from bridge.engine_queue import FairQueue, Throughput
 from bridge.engine_run import SHUTDOWN, Runner, RunningJob
@@ -39,56 +40,14 @@ from bridge.jobs import (
     ResultFile,
 )
 from bridge.journal import JobRecord, Journal
-from bridge.recovery import RecoveryReport, recover
+from bridge.recovery import RecoveryReport, log_report, recover
 from bridge.store import RenderStore
-from model.errors import ConfigError, SegueError
+from model.errors import SegueError
 from model.progress import CancelToken
 
 log = logging.getLogger(__name__)
 
 RESUBMITTABLE = frozenset({JobState.INTERRUPTED, JobState.FAILED, JobState.CANCELLED})
-
-
-class EngineClosed(SegueError):
-    """The daemon is shutting down and takes no new jobs."""
-
-    code = "shutting_down"
-
-
-@dataclass(frozen=True)
-class EngineConfig:
-    """``queue_limit``: jobs waiting (not counting the running one) before ``submit`` answers busy.
-    Progress events: at most one per ``progress_interval_s`` from the model's reports, and at least one
-    per ``heartbeat_s`` while a job works (repeating the last numbers with a fresh ETA)."""
-
-    queue_limit: int = 32
-    progress_interval_s: float = 0.25
-    heartbeat_s: float = 0.4
-    throughput_window: int = 8
-    finish_running_on_shutdown: bool = False
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.queue_limit <= 10_000:
-            raise ConfigError(f"queue_limit {self.queue_limit} is outside 1..10000")
-        if not 0.05 <= self.progress_interval_s <= self.heartbeat_s <= 0.5:
-            raise ConfigError(
-                f"need 0.05 <= progress_interval_s ({self.progress_interval_s}) <= heartbeat_s "
-                f"({self.heartbeat_s}) <= 0.5 s, so progress comes 2 to 20 times a second"
-            )
-        if self.throughput_window < 1:
-            raise ConfigError(f"throughput_window {self.throughput_window} must be at least 1")
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """A model the backend knows; ``state`` is available, loading, loaded or failed."""
-
-    name: str
-    state: str
-    error: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "state": self.state, "error": self.error}
 
 
 class JobEngine:
@@ -98,7 +57,7 @@ class JobEngine:
         self.config = config or EngineConfig()
         self.backend, self.journal, self.store = backend, journal, store
         self.recovery: RecoveryReport = recover(journal, store)
-        _log_recovery(self.recovery)
+        log_report(self.recovery)
         self._lock = threading.RLock()
         self._wake = threading.Condition(self._lock)
         self._jobs: dict[str, RunningJob] = {r.id: RunningJob(r) for r in journal.jobs()}
@@ -416,38 +375,7 @@ class JobEngine:
             position, eta = (positions or self._positions())[job.id]
         elif job is self._current and job.state is JobState.RUNNING:
             eta = self.eta_running(job)
-        r = job.record
-        return JobInfo(
-            id=r.id,
-            kind=r.spec.kind,
-            model=r.spec.model,
-            state=r.state,
-            client=r.spec.client,
-            length_s=r.spec.length_s,
-            candidates=r.spec.candidates,
-            level=job.level,
-            tokens_done=job.tokens_done,
-            tokens_total=job.tokens_total,
-            queue_position=position,
-            eta_s=eta,
-            results=r.results,
-            error_code=r.error_code,
-            error_message=r.error_message,
-            created=r.created,
-            started=r.started,
-            finished=r.finished,
-        )
-
-
-def _log_recovery(report: RecoveryReport) -> None:
-    if report.temp_files_removed:
-        log.info("removed %d temp files of interrupted writes", len(report.temp_files_removed))
-    for job_id in report.interrupted:
-        log.warning("job %s was cut off when the daemon stopped; it is 'interrupted' (resubmit to run it)", job_id)
-    for job_id in report.completed + report.imported:
-        log.info("job %s found finished in the render store", job_id)
-    for job_id in report.missing:
-        log.warning("job %s is done but its files are gone from the render store", job_id)
+        return job.info(queue_position=position, eta_s=eta)
 
 
 def _work_of(spec: JobSpec) -> float:

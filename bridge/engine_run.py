@@ -12,7 +12,7 @@ import time
 from typing import TYPE_CHECKING
 
 from bridge.backend import Candidate
-from bridge.jobs import EventType, JobKind, JobState
+from bridge.jobs import EventType, JobInfo, JobKind, JobState
 from bridge.journal import JobRecord
 from model.errors import Cancelled, SegueError
 from model.progress import CancelToken, Progress
@@ -55,6 +55,30 @@ class RunningJob:
     @property
     def state(self) -> JobState:
         return self.record.state
+
+    def info(self, queue_position: int | None = None, eta_s: float | None = None) -> JobInfo:
+        """A snapshot for clients: the journaled record plus live progress."""
+        r = self.record
+        return JobInfo(
+            id=r.id,
+            kind=r.spec.kind,
+            model=r.spec.model,
+            state=r.state,
+            client=r.spec.client,
+            length_s=r.spec.length_s,
+            candidates=r.spec.candidates,
+            level=self.level,
+            tokens_done=self.tokens_done,
+            tokens_total=self.tokens_total,
+            queue_position=queue_position,
+            eta_s=eta_s,
+            results=r.results,
+            error_code=r.error_code,
+            error_message=r.error_message,
+            created=r.created,
+            started=r.started,
+            finished=r.finished,
+        )
 
 
 class _Events:

@@ -111,22 +111,9 @@ class Journal:
         with self._lock, self._db:
             self._db.execute("BEGIN")
             self._db.execute(
-                "INSERT INTO jobs (id, client, priority, spec, state, created, started, finished,"
+                "INSERT INTO jobs (id, client, priority, created, spec, state, started, finished,"
                 " error_code, error_message, results, attempts) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    record.id,
-                    record.spec.client,
-                    record.spec.priority,
-                    json.dumps(record.spec.to_dict()),
-                    record.state.value,
-                    record.created,
-                    record.started,
-                    record.finished,
-                    record.error_code,
-                    record.error_message,
-                    _results_json(record.results),
-                    record.attempts,
-                ),
+                (record.id, record.spec.client, record.spec.priority, record.created, *_changing_columns(record)),
             )
             self._transition(record.id, record.state, reason)
 
@@ -137,17 +124,7 @@ class Journal:
             cur = self._db.execute(
                 "UPDATE jobs SET spec=?, state=?, started=?, finished=?, error_code=?, error_message=?,"
                 " results=?, attempts=? WHERE id=?",
-                (
-                    json.dumps(record.spec.to_dict()),
-                    record.state.value,
-                    record.started,
-                    record.finished,
-                    record.error_code,
-                    record.error_message,
-                    _results_json(record.results),
-                    record.attempts,
-                    record.id,
-                ),
+                (*_changing_columns(record), record.id),
             )
             if cur.rowcount != 1:
                 raise JournalError(f"{self.path}: job {record.id} is not in the journal")
@@ -229,6 +206,21 @@ class Journal:
 
     def _set_meta(self, key: str, value: str) -> None:
         self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+
+def _changing_columns(record: JobRecord) -> tuple[Any, ...]:
+    """Values of the columns a job's life changes, in the order spec, state, started, finished,
+    error_code, error_message, results, attempts (both ``add_job`` and ``update_job`` write them)."""
+    return (
+        json.dumps(record.spec.to_dict()),
+        record.state.value,
+        record.started,
+        record.finished,
+        record.error_code,
+        record.error_message,
+        _results_json(record.results),
+        record.attempts,
+    )
 
 
 def _results_json(results: Iterable[ResultFile]) -> str:

@@ -13,12 +13,15 @@ Run before the engine takes jobs, while no other segue process writes to the sto
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
 from bridge.jobs import ACTIVE, EventType, JobEvent, JobState
 from bridge.journal import JobRecord, Journal
 from bridge.store import RenderStore
+
+log = logging.getLogger(__name__)
 
 INTERRUPTED_MESSAGE = "the daemon stopped while this job was {state}; resubmit it to run it again"
 
@@ -74,3 +77,15 @@ def recover(journal: Journal, store: RenderStore) -> RecoveryReport:
             imported.append(stored.job_id)
     journal.add_events(events)
     return RecoveryReport(removed, tuple(interrupted), tuple(completed), tuple(imported), tuple(missing))
+
+
+def log_report(report: RecoveryReport) -> None:
+    """Log what ``recover`` found and did at daemon start."""
+    if report.temp_files_removed:
+        log.info("removed %d temp files of interrupted writes", len(report.temp_files_removed))
+    for job_id in report.interrupted:
+        log.warning("job %s was cut off when the daemon stopped; it is 'interrupted' (resubmit to run it)", job_id)
+    for job_id in report.completed + report.imported:
+        log.info("job %s found finished in the render store", job_id)
+    for job_id in report.missing:
+        log.warning("job %s is done but its files are gone from the render store", job_id)

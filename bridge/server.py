@@ -78,10 +78,6 @@ class Server:
         """Ask ``run`` to shut down; safe from any thread (used by the ``shutdown`` request)."""
         self._stop.set()
 
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
-
     def wait(self, timeout: float | None = None) -> bool:
         return self._stop.wait(timeout)
 

@@ -11,7 +11,7 @@ Building labels is CPU-side and pure: id tables are loaded by the caller (:func:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 
@@ -204,10 +204,3 @@ def batch_for_window(songs: Sequence[SongLabels], start_token: int = 0) -> tuple
     windows = [song.for_window(start_token) for song in songs]
     y = torch.stack([w.y for w in windows])  # (N, 4 + G + n_tokens)
     return y, [w.lyric_indices for w in windows]
-
-
-def with_offset(song: SongLabels, offset: int) -> SongLabels:
-    """The same song labels starting ``offset`` samples into the song (e.g. to continue a render)."""
-    if not 0 <= offset < song.total_length:
-        raise InputError(f"offset {offset} samples must lie inside the song: 0..{song.total_length - 1}")
-    return replace(song, offset=offset)

@@ -38,6 +38,9 @@ from model.checkpoint.priors import (
 )
 from model.errors import CheckpointError, ConfigError
 
+Part = tuple[str, dict[str, Any], Mapping[str, torch.Tensor]]
+"""One component to write: (kind, config dict, state dict)."""
+
 
 @dataclass(frozen=True)
 class ConvertResult:
@@ -97,7 +100,7 @@ def convert_openai(
     hps = HpsSets()
     if hps_path is not None:
         hps = split_hps(read_hps_file(hps_path), sorted(prior_files), str(hps_path))
-    components: dict[str, tuple[str, dict[str, Any], Mapping[str, torch.Tensor]]] = {}
+    components: dict[str, Part] = {}
     base: Path | None = None
     if vqvae_path is None:
         base = _check_add_target(out, prior_files, force)
@@ -107,7 +110,7 @@ def convert_openai(
         _check_target(out, force)
         vqvae_config = _convert_vqvae_file(Path(vqvae_path), hps, trust_pickle, components)
 
-    def parts() -> Iterator[tuple[str, tuple[str, dict[str, Any], Mapping[str, torch.Tensor]]]]:
+    def parts() -> Iterator[tuple[str, Part]]:
         yield from components.items()
         for level, path in sorted(prior_files.items()):  # one prior in memory at a time
             config, state = import_prior_file(level, path, hps, preset, vqvae_config, trust_pickle=trust_pickle)
@@ -120,7 +123,7 @@ def _convert_vqvae_file(
     path: Path,
     hps: HpsSets,
     trust_pickle: bool,
-    components: dict[str, tuple[str, dict[str, Any], Mapping[str, torch.Tensor]]],
+    components: dict[str, Part],
 ) -> Any:
     checkpoint = read_openai_checkpoint(path, trust_pickle=trust_pickle)
     if any(k.startswith(("prior.", "prime_prior.", "conditioner_blocks.")) for k in checkpoint.state_dict):
@@ -132,9 +135,14 @@ def _convert_vqvae_file(
     else:
         vq_hps, hps_source = checkpoint.hps or {}, f"{path} (saved hps)"
     config = vqvae_config_from_hps(vq_hps, hps_source)
-    module = build_module("vqvae", config.to_dict(), checkpoint.state_dict, str(path))
-    components["vqvae"] = ("vqvae", config.to_dict(), module.state_dict())
+    components["vqvae"] = _vqvae_part(config, checkpoint.state_dict, str(path))
     return config
+
+
+def _vqvae_part(config: Any, state_dict: Mapping[str, torch.Tensor], source: str) -> Part:
+    """Load the VQ-VAE strictly (a checkpoint that does not fit fails here) and return what to write."""
+    module = build_module("vqvae", config.to_dict(), state_dict, source)
+    return "vqvae", config.to_dict(), module.state_dict()
 
 
 def convert_hf(
@@ -154,13 +162,11 @@ def convert_hf(
     if "vqvae" not in parts:
         raise CheckpointError(f"{hf_dir}: holds no VQ-VAE weights")
     config = vqvae_config_from_hps(hf_vqvae_hps(checkpoint), str(Path(hf_dir) / "config.json"))
-    module = build_module("vqvae", config.to_dict(), parts.pop("vqvae"), str(hf_dir))
-    components = {"vqvae": ("vqvae", config.to_dict(), module.state_dict())}
-    del module
+    components = {"vqvae": _vqvae_part(config, parts.pop("vqvae"), str(hf_dir))}
     priors = hf_prior_configs(checkpoint) if checkpoint.is_full_model else []
     skipped: list[str] = []
 
-    def all_parts() -> Iterator[tuple[str, tuple[str, dict[str, Any], Mapping[str, torch.Tensor]]]]:
+    def all_parts() -> Iterator[tuple[str, Part]]:
         yield from components.items()
         for index, hf_config in enumerate(priors):
             level = len(priors) - 1 - index
@@ -221,7 +227,7 @@ def _check_target(out: Path, force: bool) -> None:
 def _write_model(
     out: Path,
     name: str,
-    components: Iterable[tuple[str, tuple[str, dict[str, Any], Mapping[str, torch.Tensor]]]],
+    components: Iterable[tuple[str, Part]],
     skipped: Sequence[str],
     *,
     base: Path | None = None,

@@ -9,10 +9,13 @@ flag becomes ``residual_scale(flag, depth)``.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, TypedDict
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from model.vqvae.config import VQVAEConfig
 
 Layout = Literal["model", "blocks"]
 
@@ -20,6 +23,33 @@ Layout = Literal["model", "blocks"]
 def residual_scale(flag: bool, depth: int) -> float:
     """Jukebox's ``res_scale`` flag: 1/sqrt(depth) when set, else 1."""
     return 1.0 / math.sqrt(depth) if flag else 1.0
+
+
+class LevelBlockOptions(TypedDict):
+    """Keyword arguments shared by the encoder and decoder conv blocks of one level."""
+
+    width: int
+    depth: int
+    m_conv: float
+    dilation_growth_rate: int
+    dilation_cycle: int | None
+    zero_out: bool
+    res_scale: float
+
+
+def level_block_options(config: VQVAEConfig, level: int) -> LevelBlockOptions:
+    """Options of every conv block of level ``level``'s encoder and decoder: all blocks use the
+    width/depth multiplier of ``level`` (not of the block's own index)."""
+    width, depth = config.level_width(level), config.level_depth(level)
+    return LevelBlockOptions(
+        width=width,
+        depth=depth,
+        m_conv=config.m_conv,
+        dilation_growth_rate=config.dilation_growth_rate,
+        dilation_cycle=config.dilation_cycle,
+        zero_out=config.zero_out,
+        res_scale=residual_scale(config.res_scale, depth),
+    )
 
 
 class UpsampleConv1d(nn.ConvTranspose1d):

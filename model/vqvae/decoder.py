@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from model.vqvae.blocks import DecoderConvBock, residual_scale
+from model.vqvae.blocks import DecoderConvBock, level_block_options
 from model.vqvae.config import VQVAEConfig
 
 
@@ -17,21 +17,15 @@ class Decoder(nn.Module):
 
     def __init__(self, config: VQVAEConfig, level: int):
         super().__init__()
-        width, depth = config.level_width(level), config.level_depth(level)
+        options = level_block_options(config, level)
         self.level_blocks = nn.ModuleList(
             DecoderConvBock(
                 config.emb_width,
                 config.emb_width,
                 config.downs_t[j],
                 config.strides_t[j],
-                width=width,
-                depth=depth,
-                m_conv=config.m_conv,
-                dilation_growth_rate=config.dilation_growth_rate,
-                dilation_cycle=config.dilation_cycle,
-                zero_out=config.zero_out,
-                res_scale=residual_scale(config.res_scale, depth),
                 reverse_dilation=config.reverse_decoder_dilation,
+                **options,
             )
             for j in range(level + 1)
         )

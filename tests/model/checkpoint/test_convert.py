@@ -10,21 +10,11 @@ from model.checkpoint.convert import convert_hf, convert_openai
 from model.checkpoint.hf_keys import vqvae_openai_to_hf
 from model.checkpoint.model_dir import MANIFEST, read_manifest
 from model.errors import CheckpointError, ConfigError
-from model.vqvae import VQVAE, VQVAEConfig
+from model.vqvae import VQVAE
+from tests.helpers.tiny_vqvae import hf_vqvae_config, jukebox_shaped_config
 
 # Small but Jukebox-shaped: hops 8/32/128, multipliers like the released model.
-TINY = VQVAEConfig(
-    sample_rate=44100,
-    levels=3,
-    downs_t=(3, 2, 2),
-    strides_t=(2, 2, 2),
-    emb_width=8,
-    codebook_size=32,
-    width=4,
-    depth=2,
-    multipliers=(2, 1, 1),
-    dilation_growth_rate=3,
-)
+TINY = jukebox_shaped_config(dilation_growth_rate=3)
 TINY_HPS = {
     k: v
     for k, v in TINY.to_jukebox_hps().items()
@@ -116,33 +106,11 @@ def test_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
     assert (tmp_path / "docs" / "notes.txt").read_text() == "precious"
 
 
-def _hf_config() -> dict:
-    return {
-        "model_type": "jukebox_vqvae",
-        "act_fn": "relu",
-        "nb_discrete_codes": 32,
-        "embed_dim": 8,
-        "levels": 3,
-        "res_downs_t": [3, 2, 2],
-        "res_strides_t": [2, 2, 2],
-        "res_conv_width": 4,
-        "res_conv_depth": 2,
-        "multipliers": [2, 1, 1],
-        "res_convolution_multiplier": 1,
-        "res_dilation_growth_rate": 3,
-        "res_dilation_cycle": None,
-        "conv_res_scale": False,
-        "lmu": 0.99,
-        "commit": 0.02,
-        "zero_out": False,
-    }
-
-
 def test_hf_standalone_vqvae(tmp_path: Path) -> None:
     model = _tiny_vqvae()
     hf_dir = tmp_path / "hf"
     hf_dir.mkdir()
-    (hf_dir / "config.json").write_text(json.dumps(_hf_config()))
+    (hf_dir / "config.json").write_text(json.dumps(hf_vqvae_config()))
     save_file(
         {vqvae_openai_to_hf(k): v for k, v in model.state_dict().items()}, str(hf_dir / "model.safetensors")
     )
@@ -157,7 +125,7 @@ def test_hf_full_model_checks_prior_weights(tmp_path: Path) -> None:
     model = _tiny_vqvae()
     hf_dir = tmp_path / "hf"
     hf_dir.mkdir()
-    config = {"model_type": "jukebox", "vqvae_config": _hf_config(), "sampling_rate": 44100, "nb_priors": 3}
+    config = {"model_type": "jukebox", "vqvae_config": hf_vqvae_config(), "sampling_rate": 44100, "nb_priors": 3}
     (hf_dir / "config.json").write_text(json.dumps(config))
     state = {f"vqvae.{vqvae_openai_to_hf(k)}": v for k, v in model.state_dict().items()}
     state["priors.0.prior.x_emb.weight"] = torch.zeros(2, 2)  # wrong name on purpose: HF uses embed_tokens

@@ -8,29 +8,16 @@ from safetensors.torch import save_file
 from model.checkpoint.hf import hf_vqvae_config_to_hps, hf_vqvae_hps, read_hf_dir, split_hf_state_dict
 from model.checkpoint.hf_keys import prior_openai_to_hf, vqvae_openai_to_hf
 from model.errors import CheckpointError
+from tests.helpers.tiny_vqvae import hf_vqvae_config
 
-HF_VQVAE_CONFIG = {
-    "model_type": "jukebox_vqvae",
-    "act_fn": "relu",
-    "nb_discrete_codes": 64,
-    "embed_dim": 16,
-    "levels": 3,
-    "res_downs_t": [3, 2, 2],
-    "res_strides_t": [2, 2, 2],
-    "res_conv_width": 8,
-    "res_conv_depth": 2,
-    "multipliers": [2, 1, 1],
-    "res_convolution_multiplier": 1,
-    "res_dilation_growth_rate": 3,
-    "res_dilation_cycle": None,
-    "conv_res_scale": False,
-    "lmu": 0.99,
-    "commit": 0.02,
-    "zero_out": False,
-    "init_scale": 0.2,
-    "sample_length": 1058304,
-    "conv_input_shape": 1,
-}
+HF_VQVAE_CONFIG = hf_vqvae_config(
+    nb_discrete_codes=64,
+    embed_dim=16,
+    res_conv_width=8,
+    init_scale=0.2,
+    sample_length=1058304,
+    conv_input_shape=1,
+)
 
 
 def _official(reference_dir: Path, part: str) -> list[str]:

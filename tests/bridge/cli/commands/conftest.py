@@ -11,19 +11,10 @@ import soundfile as sf
 import torch
 
 from bridge.cli import main
-from model.vqvae import VQVAE, VQVAEConfig
+from model.vqvae import VQVAE
+from tests.helpers.tiny_vqvae import jukebox_shaped_config
 
-TINY = VQVAEConfig(
-    sample_rate=44100,
-    levels=3,
-    downs_t=(3, 2, 2),
-    strides_t=(2, 2, 2),
-    emb_width=8,
-    codebook_size=32,
-    width=4,
-    depth=2,
-    multipliers=(2, 1, 1),
-)
+TINY = jukebox_shaped_config()
 
 
 @pytest.fixture(scope="module")
