@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from model.errors import ConfigError
 

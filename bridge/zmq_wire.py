@@ -47,7 +47,7 @@ def new_header(msg_type: str, session: str) -> dict[str, Any]:
         "msg_id": uuid.uuid4().hex,
         "msg_type": msg_type,
         "session": session,
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(),
+        "date": _dt.datetime.now(_dt.UTC).isoformat(),
         "version": PROTOCOL_VERSION,
     }
 
