@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from bridge.cli.device import add_device_argument
@@ -57,8 +58,8 @@ def run(args: argparse.Namespace) -> int:
         )
     chunk = None
     if args.chunk_seconds is not None:
-        if args.chunk_seconds < 0:
-            raise InputError(f"--chunk-seconds must be >= 0, got {args.chunk_seconds}")
+        if not (math.isfinite(args.chunk_seconds) and args.chunk_seconds >= 0):
+            raise InputError(f"--chunk-seconds must be a number of seconds >= 0, got {args.chunk_seconds}")
         chunk = int(round(args.chunk_seconds * cfg.sample_rate))
     x = torch.from_numpy(audio.samples)[None].to(device)  # (1, T, 1)
     with ProgressBars() as bars, torch.inference_mode():

@@ -88,6 +88,9 @@ def run(args: argparse.Namespace) -> int:
         max_batch_size=args.max_batch_size, chunk_size=args.chunk_size, seed=args.seed,
         hop_fraction=args.hop_fraction, precision=args.precision,
     )  # fmt: skip
+    _check_output_folder(args.output)
+    _check_seeds(args.seed, args.candidates)
+    lyrics = _read_lyrics(args.lyrics_file) if args.lyrics_file else args.lyrics
     args.device = resolve_device(args.device)
     model = load_sampling_model(args.model, args.device)
     geo, vq = model.geometry, model.vqvae
@@ -110,7 +113,6 @@ def run(args: argparse.Namespace) -> int:
     total = L.label_samples(args.total_length, geo) if args.total_length is not None else L.default_total_samples(samples, geo, offset)
     L.check_total_length(total, samples, geo, offset)
 
-    lyrics = args.lyrics_file.read_text(encoding="utf-8") if args.lyrics_file else args.lyrics
     meta = Metadata(args.artist, args.genre, lyrics, total_length=total, offset=offset)
     labels = labels_for_priors(model.configs, meta, args.ids or args.model / "ids")
     for warning in sorted({w for lab in labels.values() for w in lab.warnings}):
@@ -174,3 +176,37 @@ def run(args: argparse.Namespace) -> int:
         print(f"level {t.level}: {t.new_tokens} tokens in {t.seconds:.1f} s ({t.tokens_per_second:.0f} tokens/s, {t.windows} windows)")
     print(f"wrote {len(written)} audio files, codes and run.json to {out}")
     return 0
+
+
+SEED_RANGE = (-(1 << 63), (1 << 63) - 1)  # what a torch generator takes
+
+
+def _check_output_folder(out: Path) -> None:
+    """Before any sampling: OUTDIR must be new or empty, so a run never mixes its files with an older one's."""
+    from model.errors import InputError
+
+    if out.exists() and not out.is_dir():
+        raise InputError(f"-o {out}: exists and is not a folder; give a new folder for the run's files")
+    if out.is_dir() and any(out.iterdir()):
+        raise InputError(f"-o {out}: folder is not empty; give a new or empty folder (an older run's takes would mix with this one's)")
+
+
+def _check_seeds(seed: int, candidates: int) -> None:
+    from model.errors import InputError
+
+    low, high = SEED_RANGE
+    if not low <= seed <= high - max(candidates - 1, 0):
+        raise InputError(f"--seed {seed} is out of range: use {low}..{high} (candidate i uses seed + i)")
+
+
+def _read_lyrics(path: Path) -> str:
+    from model.errors import InputError
+
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise InputError(f"--lyrics-file {path}: no such file") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"--lyrics-file {path}: not UTF-8 text (byte {exc.start}); save the lyrics as UTF-8") from exc
+    except OSError as exc:
+        raise InputError(f"--lyrics-file {path}: cannot be read ({exc.strerror})") from exc

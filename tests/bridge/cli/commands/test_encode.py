@@ -75,3 +75,12 @@ def test_encode_errors(model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFi
     )
     assert "model directory not found" in capsys.readouterr().err
     assert not (tmp_path / "x.npz").exists()
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1"])
+def test_chunk_seconds_must_be_a_finite_number(model_dir: Path, song: Path, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str], value: str) -> None:
+    args = ["encode", "--model", str(model_dir), str(song), "-o", str(tmp_path / "c.npz"), "--chunk-seconds", value]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"--chunk-seconds must be a number of seconds >= 0, got {float(value)}" in err and err.count("\n") == 1

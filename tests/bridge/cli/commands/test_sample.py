@@ -77,6 +77,9 @@ def test_primed_from_an_audio_file(tmp_path: Path) -> None:
         (["--mode", "continue", "--length", "0.05"], "needs --codes"),
         (["--mode", "primed", "--length", "0.05"], "needs --prime"),
         (["--length", "0.05", "--artist", "nobody at all"], "artist"),
+        (["--length", "0.05", "--seed", str(1 << 70)], "--seed 1180591620717411303424 is out of range"),
+        (["--length", "0.05", "--seed", str((1 << 63) - 1), "--candidates", "2"], "is out of range"),
+        (["--length", "0.05", "--lyrics-file", "/no/such/lyrics.txt"], "lyrics.txt: no such file"),
     ],
 )
 def test_user_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list, words: str) -> None:
@@ -85,3 +88,29 @@ def test_user_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main([*args, *extra]) == 2
     err = capsys.readouterr().err
     assert words in err and err.count("\n") == 1
+
+
+def test_lyrics_file_that_is_not_utf8(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lyrics = tmp_path / "song.txt"
+    lyrics.write_bytes(b"caf\xe9 au lait")  # Latin-1
+    model = tiny_model_dir(tmp_path / "model")
+    assert main(["sample", "--model", str(model), "--length", "0.05", *ARGS, "--lyrics-file", str(lyrics), "-o", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "song.txt: not UTF-8 text" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("existing", ["file", "full folder"])
+def test_output_is_checked_before_sampling(tmp_path: Path, capsys: pytest.CaptureFixture[str], existing: str) -> None:
+    # a run into an old run's folder left the old item_1.wav beside the new item_0.wav; a file as -o
+    # failed with an internal error only after all the sampling
+    out = tmp_path / "o"
+    if existing == "file":
+        out.write_text("my notes")
+    else:
+        (out / "level_0").mkdir(parents=True)
+        (out / "level_0" / "item_1.wav").write_bytes(b"old take")
+    model = tiny_model_dir(tmp_path / "model")
+    assert main(["sample", "--model", str(model), "--length", "0.05", *ARGS, "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"segue sample: error: -o {out}: ") and err.count("\n") == 1
+    assert "sample level" not in err  # refused before any token was sampled
