@@ -57,6 +57,11 @@ def test_bars_follow_the_tempo_map() -> None:
     assert Length(bars=1).to_seconds(p) == pytest.approx(2.0)
 
 
+def test_extreme_seeds_are_accepted() -> None:
+    for seed in (-(1 << 63), (1 << 63) - 1):
+        assert JobSpec(kind=JobKind.GENERATE, model="m", length=Length(seconds=1), seeds=(seed,)).seeds == (seed,)
+
+
 @pytest.mark.parametrize(
     "make",
     [
@@ -67,6 +72,8 @@ def test_bars_follow_the_tempo_map() -> None:
         lambda: ProjectContext(time_signature=(4, 3)),
         lambda: JobSpec(kind=JobKind.CONTINUE, model="m", length=Length(seconds=1)),
         lambda: JobSpec(kind=JobKind.GENERATE, model="m", length=Length(seconds=1), candidates=2, seeds=(1,)),
+        lambda: JobSpec(kind=JobKind.GENERATE, model="m", length=Length(seconds=1), seeds=(1 << 70,)),
+        lambda: JobSpec(kind=JobKind.GENERATE, model="m", length=Length(seconds=1), seeds=(-(1 << 63) - 1,)),
     ],
 )
 def test_bad_specs_are_input_errors(make) -> None:
