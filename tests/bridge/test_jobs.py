@@ -57,6 +57,13 @@ def test_bars_follow_the_tempo_map() -> None:
     assert Length(bars=1).to_seconds(p) == pytest.approx(2.0)
 
 
+def test_a_done_job_is_complete_even_without_token_counts() -> None:
+    # after a restart the journal's done jobs have no token counts; 'segue jobs' showed them at 0.0%
+    info = JobInfo(id="j", kind=JobKind.GENERATE, model="m", state=JobState.DONE)
+    assert info.fraction == 1.0 and info.to_dict()["fraction"] == 1.0
+    assert JobInfo(id="j", kind=JobKind.GENERATE, model="m", state=JobState.FAILED).fraction == 0.0
+
+
 def test_extreme_seeds_are_accepted() -> None:
     for seed in (-(1 << 63), (1 << 63) - 1):
         assert JobSpec(kind=JobKind.GENERATE, model="m", length=Length(seconds=1), seeds=(seed,)).seeds == (seed,)
