@@ -90,11 +90,14 @@ def run(args: argparse.Namespace) -> int:
     )  # fmt: skip
     _check_output_folder(args.output)
     _check_seeds(args.seed, args.candidates)
+    if args.candidates > MAX_CANDIDATES:
+        raise InputError(f"--candidates {args.candidates} is out of range: use 1..{MAX_CANDIDATES} (each is a whole run; split more over several runs)")
     lyrics = _read_lyrics(args.lyrics_file) if args.lyrics_file else args.lyrics
     args.device = resolve_device(args.device)
     model = load_sampling_model(args.model, args.device)
     geo, vq = model.geometry, model.vqvae
     sr = geo.sample_rate
+    _check_levels(sorted(model.priors), geo.n_levels - 1, args.mode, args.lowest_level)
 
     codes_in: list[torch.Tensor] = []
     if args.mode in ("continue", "upsample"):
@@ -178,6 +181,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+MAX_CANDIDATES = 1024  # a typo such as 1000000 would otherwise start a days-long run
 SEED_RANGE = (-(1 << 63), (1 << 63) - 1)  # what a torch generator takes
 
 
@@ -210,3 +214,16 @@ def _read_lyrics(path: Path) -> str:
         raise InputError(f"--lyrics-file {path}: not UTF-8 text (byte {exc.start}); save the lyrics as UTF-8") from exc
     except OSError as exc:
         raise InputError(f"--lyrics-file {path}: cannot be read ({exc.strerror})") from exc
+
+
+def _check_levels(have: list[int], top: int, mode: str, lowest: int) -> None:
+    """A model without every prior (e.g. only the top one) can still sketch: say which --lowest-level works."""
+    from model.errors import InputError
+
+    first = top - 1 if mode == "upsample" else top
+    missing = [lv for lv in range(first, lowest - 1, -1) if lv not in have]
+    if not missing or lowest > first:
+        return
+    reach = [lv for lv in range(first, -1, -1) if lv > missing[0]]
+    hint = f"; add --lowest-level {reach[-1]} to stop at the lowest level it can sample" if reach else ""
+    raise InputError(f"this model has no prior for level {missing[0]} (it has priors for levels {have}){hint}")

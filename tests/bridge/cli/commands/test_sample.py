@@ -114,3 +114,28 @@ def test_output_is_checked_before_sampling(tmp_path: Path, capsys: pytest.Captur
     err = capsys.readouterr().err
     assert err.startswith(f"segue sample: error: -o {out}: ") and err.count("\n") == 1
     assert "sample level" not in err  # refused before any token was sampled
+
+
+def test_a_top_prior_only_model_says_which_lowest_level_works(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from dataclasses import replace
+
+    from model.checkpoint.model_dir import save_component
+    from model.sampling.loading import save_prior
+    from tests.model.sampling.tiny import build, tiny_vqvae
+
+    model = tmp_path / "sketch"
+    vq = tiny_vqvae()
+    save_component(model, "vqvae", "vqvae", vq.config.to_dict(), vq.state_dict(), model_name="sketch")
+    save_prior(model, build(replace(presets.tiny_prior(), labels=False), seed=2))  # no labels: no id lists needed
+    args = ["sample", "--model", str(model), "--length", "0.05", "--precision", "fp32", "--total-length", "2"]
+    assert main([*args, "-o", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err
+    assert "no prior for level 1" in err and "add --lowest-level 2" in err and err.count("\n") == 1
+    assert main([*args, "--lowest-level", "2", "-o", str(tmp_path / "b")]) == 0
+    assert (tmp_path / "b" / "level_2" / "item_0.wav").exists()
+
+
+def test_absurd_candidates_are_refused_at_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = tiny_model_dir(tmp_path / "model")
+    assert main(["sample", "--model", str(model), "--length", "0.05", *ARGS, "--candidates", "1000000", "-o", str(tmp_path / "o")]) == 2
+    assert "--candidates 1000000 is out of range: use 1..1024" in capsys.readouterr().err
