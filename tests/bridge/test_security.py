@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,11 @@ def test_issued_keys_are_authorised_once(tmp_path: Path) -> None:
         issue_client_keys(tmp_path / "keys", "alice")
     with pytest.raises(ConfigError):
         issue_client_keys(tmp_path / "keys", "../bob")
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions only")
+def test_secret_keys_are_owner_only(tmp_path: Path) -> None:
+    # pyzmq writes them 0644; the client's is copied to a collaborator, where cp keeps the mode
+    secret, _ = issue_client_keys(tmp_path / "keys", "alice")
+    for path in (secret, tmp_path / "keys" / "server.key_secret"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
