@@ -46,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
     from model.codes import CodesMeta, save_codes
     from model.errors import InputError
 
+    if args.output.suffix.lower() != ".npz":  # 'song.wav' would be a zip a DAW takes for broken audio
+        raise InputError(f"-o {args.output}: codes files are .npz archives; name it e.g. {args.output.with_suffix('.npz')}")
     device = resolve_device(args.device)
     vqvae = load_vqvae(args.model).to(device)
     cfg = vqvae.config
