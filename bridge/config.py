@@ -71,11 +71,29 @@ class BridgeConfig:
         unknown = sorted(set(d) - set(names))
         if unknown:
             raise ConfigError(f"[bridge]: unknown option(s) {unknown}; known: {sorted(names)}")
+        for key, value in d.items():
+            _check_type(key, value, names[key].default)
         values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+
+def _check_type(key: str, value: Any, default: Any) -> None:
+    """A TOML value of the wrong type (``request_port = "5570"``) is a one-line error, not a TypeError later."""
+    if isinstance(default, bool):
+        ok, want = isinstance(value, bool), "true or false"
+    elif isinstance(default, int):
+        ok, want = isinstance(value, int) and not isinstance(value, bool), "an integer"
+    elif isinstance(default, float):
+        ok, want = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+    elif isinstance(default, tuple):
+        ok, want = isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value), "a list of strings"
+    else:  # str, or str | None (keys_dir)
+        ok, want = isinstance(value, str) or (default is None and value is None), "a string"
+    if not ok:
+        raise ConfigError(f"[bridge] {key} = {value!r} must be {want}")
 
 
 def is_loopback(host: str) -> bool:

@@ -295,6 +295,7 @@ class JobEngine:
     def _check_admission(self, spec: JobSpec) -> None:
         if self._closing:
             raise EngineClosed("the daemon is shutting down and takes no new jobs")
+        spec.check_seeds()
         models = self.backend.models()
         if spec.model not in models:
             raise JobNotFound(f"model {spec.model!r} is not known; available: {', '.join(models) or 'none'}")

@@ -84,6 +84,8 @@ class JobInfo:
 
     @property
     def fraction(self) -> float:
+        if self.state is JobState.DONE:  # the journal keeps no token counts: after a restart they read 0
+            return 1.0
         return 0.0 if self.tokens_total <= 0 else min(1.0, self.tokens_done / self.tokens_total)
 
     def to_dict(self) -> dict[str, Any]:

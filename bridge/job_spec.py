@@ -54,6 +54,12 @@ class JobSpec:
         if any(g < 0 for g in self.guidance):
             raise InputError("guidance scales must be >= 0")
 
+    def check_seeds(self) -> None:
+        """At submit, not in ``__post_init__``: a journal written before this rule must still load."""
+        for seed in self.seeds:  # a torch generator takes a 64-bit seed; bigger ones failed mid-job as 'internal'
+            if not -(1 << 63) <= seed < 1 << 63:
+                raise InputError(f"seed {seed} is out of range: use {-(1 << 63)}..{(1 << 63) - 1}")
+
     @property
     def length_s(self) -> float:
         return self.length.to_seconds(self.project)

@@ -98,6 +98,7 @@ def server_keys(keys_dir: str | Path) -> tuple[bytes, bytes]:
         d.mkdir(parents=True, exist_ok=True)
         os.chmod(d, 0o700)
         zmq.auth.create_certificates(d, "server")
+        os.chmod(secret_file, 0o600)  # pyzmq writes secret keys world-readable (0644)
     public, secret = zmq.auth.load_certificate(secret_file)
     if secret is None:
         raise ConfigError(f"{secret_file} holds no secret key")
@@ -118,6 +119,7 @@ def issue_client_keys(keys_dir: str | Path, name: str) -> tuple[Path, Path]:
     if (clients / f"{name}.key").exists():
         raise ConfigError(f"a client named {name!r} already has keys in {clients}")
     public_file, secret_file = zmq.auth.create_certificates(issued, name)
+    os.chmod(secret_file, 0o600)  # it travels to the collaborator: a copy keeps owner-only permissions
     Path(public_file).replace(clients / f"{name}.key")
     return Path(secret_file), d / "server.key"
 

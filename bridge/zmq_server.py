@@ -70,11 +70,15 @@ class ZmqFrontEnd:
                 sock.sndhwm = 10_000
             if cfg.keys_dir:
                 make_curve_server(sock, cfg.keys_dir)
-            if port == 0:
-                bound = sock.bind_to_random_port(f"tcp://{cfg.host}")
-            else:
-                sock.bind(f"tcp://{cfg.host}:{port}")
-                bound = port
+            try:
+                if port == 0:
+                    bound = sock.bind_to_random_port(f"tcp://{cfg.host}")
+                else:
+                    sock.bind(f"tcp://{cfg.host}:{port}")
+                    bound = port
+            except zmq.ZMQError:
+                sock.close(0)  # left open, it made stop()'s context.term() wait forever (port in use: a hang)
+                raise
             self.addresses[name] = f"tcp://{cfg.host}:{bound}"
             self._sockets[name] = sock
         pull = self.context.socket(zmq.PULL)

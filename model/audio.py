@@ -111,6 +111,8 @@ def read_audio(
         raise AudioError(f"{file}: no such file")
     if file.is_dir():
         raise AudioError(f"{file}: is a directory, not an audio file")
+    if not file.is_file():  # a FIFO would block the open forever, a device could be read without end
+        raise AudioError(f"{file}: is not a regular file (a FIFO, device or socket), not an audio file")
     try:
         size = file.stat().st_size
         with open(file, "rb") as handle:

@@ -141,6 +141,8 @@ def save_codes(path: str | os.PathLike[str], codes: Sequence[Any], meta: CodesMe
     np.savez(buffer, meta=np.array(json.dumps(meta.to_dict())), **arrays)  # type: ignore[arg-type]
     if not file.parent.is_dir():
         raise CodesError(f"{file}: cannot write, directory {file.parent} does not exist")
+    if file.is_dir():
+        raise CodesError(f"{file}: is a directory; give a file name such as {file / 'codes.npz'}")
     atomic_write_bytes(file, buffer.getvalue())
     return file
 
@@ -151,6 +153,10 @@ def load_codes(path: str | os.PathLike[str], *, codebook_size: int | None = None
     name = str(file)
     if not file.is_file():
         raise CodesError(f"{name}: no such file" if not file.exists() else f"{name}: not a file")
+    with open(file, "rb") as head:  # np.load would take a non-zip for a pickle and advise unsafe unpickling
+        is_zip = head.read(4) == b"PK\x03\x04"
+    if not is_zip:
+        raise CodesError(f"{name}: not a codes file (an .npz archive written by 'segue encode' or 'segue sample')")
     try:
         with np.load(file, allow_pickle=False) as archive:
             contents = {key: archive[key] for key in archive.files}

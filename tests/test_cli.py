@@ -1,3 +1,7 @@
+import os
+import subprocess
+import sys
+
 import pytest
 
 from bridge.cli import main
@@ -13,3 +17,14 @@ def test_help_lists_commands(capsys: pytest.CaptureFixture[str]) -> None:
 def test_version_runs(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["version"]) == 0
     assert "torch" in capsys.readouterr().out
+
+
+def test_a_closed_stdout_pipe_is_not_an_internal_error() -> None:
+    # 'segue jobs | head' closes the pipe early: that printed 'internal error: BrokenPipeError'
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    done = subprocess.run([sys.executable, "-m", "bridge.cli", "version"], stdout=write_end, stderr=subprocess.PIPE,
+                          env=env, timeout=60, text=True)  # fmt: skip
+    os.close(write_end)
+    assert done.returncode == 0 and done.stderr == ""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 from collections.abc import Sequence
@@ -54,12 +55,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     keep_freed_memory()
     try:
-        return int(args._run(args) or 0)
+        rc = int(args._run(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows up here, inside the handlers below
+        return rc
     except SegueError as exc:
         if args.debug:
             raise
         print(f"segue {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # 'segue jobs | head' closed our stdout: not an error of ours or the user's
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not fail again
+        return 0
     except KeyboardInterrupt:
         print(f"segue {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -1,16 +1,20 @@
 """Render ``Progress`` reports as tqdm bars on stderr (one bar per stage and level).
 
-Bars appear only after a second (``delay``), so quick operations print nothing.
+Bars appear only after a second (``delay``), so quick operations print nothing. When stderr is not a
+terminal (a log file, a pipe) a bar is redrawn at most every ``LOG_INTERVAL_S`` seconds, not ten times a
+second, so a long run leaves a readable log instead of megabytes of carriage returns.
 """
 
 from __future__ import annotations
 
+import sys
 from types import TracebackType
 
 from tqdm import tqdm
 
 from model.progress import Progress
 
+LOG_INTERVAL_S = 30.0
 _UNITS = {"encode": "sample", "decode": "token", "sample": "token", "train": "step"}
 
 
@@ -35,6 +39,7 @@ class ProgressBars:
                 delay=self._delay,
                 disable=self._disable,
                 leave=False,
+                mininterval=0.1 if sys.stderr.isatty() else LOG_INTERVAL_S,
             )
             self._bars[key] = bar
         if bar.total != item.total:

@@ -238,3 +238,21 @@ def test_progress_keeps_coming_while_the_model_loads(rig: Rig) -> None:
     rig.wait_done(job)
     loading = [e for e in rig.of(job) if e.type is EventType.PROGRESS and e.data["stage"] == "load"]
     assert len(loading) >= 2 and loading[-1].data["tokens_total"] == 5
+
+
+def test_a_seed_out_of_range_is_refused_at_submit_and_an_old_journal_still_loads(tmp_path: Path) -> None:
+    # seeds=[2**70] was accepted and failed on the worker as 'internal'; the check must not sit where a
+    # journal written before it is loaded, or the daemon would no longer start
+    from model.errors import InputError
+
+    rig = Rig(tmp_path, ToneBackend())
+    with pytest.raises(InputError, match="is out of range"):
+        rig.engine.submit(replace(spec(), seeds=(1 << 70,)))
+    old = replace(spec(), seeds=(1 << 70,))
+    rig.engine.shutdown(2.0)
+    from bridge.journal import JobRecord
+
+    rig.journal.add_job(JobRecord("oldjob", old, JobState.QUEUED, time.time()))
+    again = Rig(tmp_path, ToneBackend())  # recovery reads the row
+    assert again.engine.status("oldjob").state is JobState.INTERRUPTED
+    again.engine.shutdown(2.0)

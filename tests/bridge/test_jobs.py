@@ -57,6 +57,22 @@ def test_bars_follow_the_tempo_map() -> None:
     assert Length(bars=1).to_seconds(p) == pytest.approx(2.0)
 
 
+def test_a_done_job_is_complete_even_without_token_counts() -> None:
+    # after a restart the journal's done jobs have no token counts; 'segue jobs' showed them at 0.0%
+    info = JobInfo(id="j", kind=JobKind.GENERATE, model="m", state=JobState.DONE)
+    assert info.fraction == 1.0 and info.to_dict()["fraction"] == 1.0
+    assert JobInfo(id="j", kind=JobKind.GENERATE, model="m", state=JobState.FAILED).fraction == 0.0
+
+
+def test_seeds_are_checked_at_submit_not_on_load() -> None:
+    for seed in (-(1 << 63), (1 << 63) - 1):
+        JobSpec(kind=JobKind.GENERATE, model="m", length=Length(seconds=1), seeds=(seed,)).check_seeds()
+    for seed in (1 << 70, -(1 << 63) - 1):
+        spec = JobSpec(kind=JobKind.GENERATE, model="m", length=Length(seconds=1), seeds=(seed,))  # a journal row loads
+        with pytest.raises(InputError, match=f"seed {seed} is out of range"):
+            spec.check_seeds()
+
+
 @pytest.mark.parametrize(
     "make",
     [

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import stat
 from pathlib import Path
 
 import pytest
@@ -116,3 +118,30 @@ def test_issued_keys_are_authorised_once(tmp_path: Path) -> None:
         issue_client_keys(tmp_path / "keys", "alice")
     with pytest.raises(ConfigError):
         issue_client_keys(tmp_path / "keys", "../bob")
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions only")
+def test_secret_keys_are_owner_only(tmp_path: Path) -> None:
+    # pyzmq writes them 0644; the client's is copied to a collaborator, where cp keeps the mode
+    secret, _ = issue_client_keys(tmp_path / "keys", "alice")
+    for path in (secret, tmp_path / "keys" / "server.key_secret"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+@pytest.mark.parametrize(
+    "line,words",
+    [
+        ('request_port = "5570"', "request_port = '5570' must be an integer"),
+        ("enable_osc = 1", "enable_osc = 1 must be true or false"),
+        ('roots = "/music"', "roots = '/music' must be a list of strings"),
+        ("host = 127", "host = 127 must be a string"),
+        ('max_seconds = "long"', "max_seconds = 'long' must be a number"),
+    ],
+)
+def test_config_values_of_the_wrong_type_are_named(tmp_path: Path, line: str, words: str) -> None:
+    # request_port = "x" failed later as "internal error: TypeError: '<=' not supported ..."
+    f = tmp_path / "segue.toml"
+    f.write_text(f"[bridge]\n{line}\n")
+    with pytest.raises(ConfigError, match=re.escape(f"[bridge] {words}")):
+        load_config_file(f)
+    assert BridgeConfig.from_dict({"max_seconds": 30, "keys_dir": None}).max_seconds == 30  # an int is a number

@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import numpy as np
@@ -110,6 +111,14 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_directory(tmp_path: Path) -> None:
     with pytest.raises(AudioError, match="is a directory"):
         read_audio(tmp_path)
+
+
+@pytest.mark.timeout(10)
+def test_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.wav"
+    os.mkfifo(fifo)  # opening it for reading would wait for a writer forever
+    with pytest.raises(AudioError, match=r"pipe\.wav: is not a regular file"):
+        read_audio(fifo)
 
 
 def test_text_file_named_wav(tmp_path: Path) -> None:

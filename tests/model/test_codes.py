@@ -83,13 +83,26 @@ def test_missing_and_not_a_file(tmp_path: Path) -> None:
 
 def test_corrupt_files(tmp_path: Path) -> None:
     (tmp_path / "text.npz").write_text("not a zip")
-    with pytest.raises(CodesError, match=r"text\.npz: not a readable codes file"):
+    with pytest.raises(CodesError, match=r"text\.npz: not a codes file \(an \.npz archive"):
         load_codes(tmp_path / "text.npz")
     save_codes(tmp_path / "c.npz", _codes(), META)
     data = (tmp_path / "c.npz").read_bytes()
     (tmp_path / "cut.npz").write_bytes(data[: len(data) // 2])
     with pytest.raises(CodesError, match=r"cut\.npz: not a readable codes file or corrupt"):
         load_codes(tmp_path / "cut.npz")
+
+
+def test_audio_given_as_codes_is_named_without_pickle_advice(tmp_path: Path) -> None:
+    # np.load reads a RIFF file as a pickle and its message advises allow_pickle=True: never pass that on
+    (tmp_path / "song.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(40))
+    with pytest.raises(CodesError, match=r"song\.wav: not a codes file") as info:
+        load_codes(tmp_path / "song.wav")
+    assert "pickle" not in str(info.value)
+
+
+def test_save_to_a_directory_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(CodesError, match=r"is a directory; give a file name"):
+        save_codes(tmp_path, _codes(), META)
 
 
 def test_refuses_pickled_arrays(tmp_path: Path) -> None:

@@ -28,19 +28,25 @@ def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for the daemon (default 3)")
 
 
-def connect(args: argparse.Namespace) -> SegueClient:
+def endpoints(args: argparse.Namespace) -> tuple[str, str]:
+    """The daemon's ZeroMQ request and control addresses from the flags, else --config, else the defaults."""
     config = load_config_file(args.config)[0] if args.config else BridgeConfig()
     host = args.host or config.host
     if host in ("0.0.0.0", "::"):
         host = "127.0.0.1"
     request = args.request_port or config.request_port
     control = args.control_port or config.control_port
+    return f"tcp://{host}:{request}", f"tcp://{host}:{control}"
+
+
+def connect(args: argparse.Namespace) -> SegueClient:
+    request, control = endpoints(args)
     keys = None
     if args.key or args.server_key:
         if not (args.key and args.server_key):
             raise ConfigError("CURVE needs both --key (client secret key file) and --server-key (server.key)")
         keys = ClientKeys.load(Path(args.key), Path(args.server_key))
-    return SegueClient.over_zmq(f"tcp://{host}:{request}", f"tcp://{host}:{control}", None, name="segue-cli",
+    return SegueClient.over_zmq(request, control, None, name="segue-cli",
                                 keys=keys, timeout=args.timeout)
 
 
@@ -53,7 +59,7 @@ def call(args: argparse.Namespace, fn_name: str, *fn_args: object) -> object:
         raise DaemonError(f"the daemon answered {exc.code}: {exc.message}") from None
     except TimeoutError:
         raise ConfigError(
-            f"no segue daemon answered at {client.transport.__class__.__name__} within {args.timeout:g} s "
+            f"no segue daemon answered at {' / '.join(endpoints(args))} within {args.timeout:g} s "
             "(is 'segue serve' running? are host, ports and keys right?)"
         ) from None
     finally:

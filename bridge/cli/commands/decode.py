@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from bridge.cli.device import add_device_argument
@@ -83,8 +84,8 @@ def run(args: argparse.Namespace) -> int:
     hop = cfg.hop_lengths[args.level]
     chunk = None
     if args.chunk_seconds is not None:
-        if args.chunk_seconds < 0:
-            raise InputError(f"--chunk-seconds must be >= 0, got {args.chunk_seconds}")
+        if not (math.isfinite(args.chunk_seconds) and args.chunk_seconds >= 0):
+            raise InputError(f"--chunk-seconds must be a number of seconds >= 0, got {args.chunk_seconds}")
         chunk = max(1, int(round(args.chunk_seconds * cfg.sample_rate / hop))) if args.chunk_seconds else 0
     with ProgressBars() as bars, torch.inference_mode():
         audio = vqvae.decode(codes, args.level, chunk_tokens=chunk, progress=bars).cpu()  # (N, L * hop, 1)

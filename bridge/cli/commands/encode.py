@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from bridge.cli.device import add_device_argument
@@ -45,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
     from model.codes import CodesMeta, save_codes
     from model.errors import InputError
 
+    if args.output.suffix.lower() != ".npz":  # 'song.wav' would be a zip a DAW takes for broken audio
+        raise InputError(f"-o {args.output}: codes files are .npz archives; name it e.g. {args.output.with_suffix('.npz')}")
     device = resolve_device(args.device)
     vqvae = load_vqvae(args.model).to(device)
     cfg = vqvae.config
@@ -57,8 +60,8 @@ def run(args: argparse.Namespace) -> int:
         )
     chunk = None
     if args.chunk_seconds is not None:
-        if args.chunk_seconds < 0:
-            raise InputError(f"--chunk-seconds must be >= 0, got {args.chunk_seconds}")
+        if not (math.isfinite(args.chunk_seconds) and args.chunk_seconds >= 0):
+            raise InputError(f"--chunk-seconds must be a number of seconds >= 0, got {args.chunk_seconds}")
         chunk = int(round(args.chunk_seconds * cfg.sample_rate))
     x = torch.from_numpy(audio.samples)[None].to(device)  # (1, T, 1)
     with ProgressBars() as bars, torch.inference_mode():

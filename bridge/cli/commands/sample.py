@@ -88,10 +88,16 @@ def run(args: argparse.Namespace) -> int:
         max_batch_size=args.max_batch_size, chunk_size=args.chunk_size, seed=args.seed,
         hop_fraction=args.hop_fraction, precision=args.precision,
     )  # fmt: skip
+    _check_output_folder(args.output)
+    _check_seeds(args.seed, args.candidates)
+    if args.candidates > MAX_CANDIDATES:
+        raise InputError(f"--candidates {args.candidates} is out of range: use 1..{MAX_CANDIDATES} (each is a whole run; split more over several runs)")
+    lyrics = _read_lyrics(args.lyrics_file) if args.lyrics_file else args.lyrics
     args.device = resolve_device(args.device)
     model = load_sampling_model(args.model, args.device)
     geo, vq = model.geometry, model.vqvae
     sr = geo.sample_rate
+    _check_levels(sorted(model.priors), geo.n_levels - 1, args.mode, args.lowest_level)
 
     codes_in: list[torch.Tensor] = []
     if args.mode in ("continue", "upsample"):
@@ -110,7 +116,6 @@ def run(args: argparse.Namespace) -> int:
     total = L.label_samples(args.total_length, geo) if args.total_length is not None else L.default_total_samples(samples, geo, offset)
     L.check_total_length(total, samples, geo, offset)
 
-    lyrics = args.lyrics_file.read_text(encoding="utf-8") if args.lyrics_file else args.lyrics
     meta = Metadata(args.artist, args.genre, lyrics, total_length=total, offset=offset)
     labels = labels_for_priors(model.configs, meta, args.ids or args.model / "ids")
     for warning in sorted({w for lab in labels.values() for w in lab.warnings}):
@@ -174,3 +179,51 @@ def run(args: argparse.Namespace) -> int:
         print(f"level {t.level}: {t.new_tokens} tokens in {t.seconds:.1f} s ({t.tokens_per_second:.0f} tokens/s, {t.windows} windows)")
     print(f"wrote {len(written)} audio files, codes and run.json to {out}")
     return 0
+
+
+MAX_CANDIDATES = 1024  # a typo such as 1000000 would otherwise start a days-long run
+SEED_RANGE = (-(1 << 63), (1 << 63) - 1)  # what a torch generator takes
+
+
+def _check_output_folder(out: Path) -> None:
+    """Before any sampling: OUTDIR must be new or empty, so a run never mixes its files with an older one's."""
+    from model.errors import InputError
+
+    if out.exists() and not out.is_dir():
+        raise InputError(f"-o {out}: exists and is not a folder; give a new folder for the run's files")
+    if out.is_dir() and any(out.iterdir()):
+        raise InputError(f"-o {out}: folder is not empty; give a new or empty folder (an older run's takes would mix with this one's)")
+
+
+def _check_seeds(seed: int, candidates: int) -> None:
+    from model.errors import InputError
+
+    low, high = SEED_RANGE
+    if not low <= seed <= high - max(candidates - 1, 0):
+        raise InputError(f"--seed {seed} is out of range: use {low}..{high} (candidate i uses seed + i)")
+
+
+def _read_lyrics(path: Path) -> str:
+    from model.errors import InputError
+
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise InputError(f"--lyrics-file {path}: no such file") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"--lyrics-file {path}: not UTF-8 text (byte {exc.start}); save the lyrics as UTF-8") from exc
+    except OSError as exc:
+        raise InputError(f"--lyrics-file {path}: cannot be read ({exc.strerror})") from exc
+
+
+def _check_levels(have: list[int], top: int, mode: str, lowest: int) -> None:
+    """A model without every prior (e.g. only the top one) can still sketch: say which --lowest-level works."""
+    from model.errors import InputError
+
+    first = top - 1 if mode == "upsample" else top
+    missing = [lv for lv in range(first, lowest - 1, -1) if lv not in have]
+    if not missing or lowest > first:
+        return
+    reach = [lv for lv in range(first, -1, -1) if lv > missing[0]]
+    hint = f"; add --lowest-level {reach[-1]} to stop at the lowest level it can sample" if reach else ""
+    raise InputError(f"this model has no prior for level {missing[0]} (it has priors for levels {have}){hint}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import importlib
 import logging
 from pathlib import Path
@@ -70,14 +71,20 @@ def load_backend(spec: str, tables: dict[str, Any]) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    import zmq
+
     from bridge.engine import EngineConfig, JobEngine
     from bridge.journal import Journal
     from bridge.server import Server
+    from bridge.state_lock import hold_state_dir
     from bridge.store import RenderStore
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     config, tables = load_config_file(args.config) if args.config else (BridgeConfig(), {})
     config = BridgeConfig.from_dict({**config.to_dict(), **_overrides(args)})
+    for root in config.roots:  # a mistyped root would only show later, as every path being refused
+        if not Path(root).expanduser().is_dir():
+            raise ConfigError(f"input root {root} is not an existing folder (--root or [bridge] roots)")
     daemon = tables.get("daemon", {})
     if args.models:
         daemon = {**daemon, "models": args.models}
@@ -92,11 +99,26 @@ def run(args: argparse.Namespace) -> int:
     except TypeError as exc:
         names = [f.name for f in dataclasses.fields(EngineConfig)]
         raise ConfigError(f"[engine]: {exc}; known options: {names}") from None
-    engine = JobEngine(load_backend(backend_spec, tables), Journal(state / "journal.sqlite3"),
-                       RenderStore(state / "store"), engine_config)
-    server = Server(config, engine)
-    server.run(ready=lambda s: _print_addresses(s, config, state))
+    with hold_state_dir(state):  # before the engine: its start-up recovery rewrites the journal and store
+        engine = JobEngine(load_backend(backend_spec, tables), Journal(state / "journal.sqlite3"),
+                           RenderStore(state / "store"), engine_config)
+        server = Server(config, engine)
+        try:
+            server.run(ready=lambda s: _print_addresses(s, config, state))
+        except (zmq.ZMQError, OSError) as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            raise ConfigError(f"cannot listen: {_address_of(exc, config)} is already in use (another segue serve? "
+                              "choose other ports with --request-port/--control-port/--events-port/--osc-port, 0 = any free)") from None
     return 0
+
+
+def _address_of(exc: BaseException, config: BridgeConfig) -> str:
+    """The address a failed bind named: pyzmq says it in the message; for OSC (UDP) it is the OSC port."""
+    text = str(exc)
+    if "addr='" in text:
+        return text.split("addr='", 1)[1].split("'", 1)[0]
+    return f"udp://{config.osc_host}:{config.osc_port}"
 
 
 def _print_addresses(server: Any, config: BridgeConfig, state: Path) -> None:

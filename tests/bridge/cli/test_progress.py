@@ -21,3 +21,16 @@ def test_quick_work_prints_nothing(capsys: pytest.CaptureFixture[str]) -> None:
     with ProgressBars() as bars:  # default: bars appear only after a second
         bars(Progress("encode", 1, 1))
     assert capsys.readouterr().err == ""
+
+
+def test_a_log_file_gets_few_redraws(capsys: pytest.CaptureFixture[str]) -> None:
+    # stderr captured here is not a terminal, as when a run is logged to a file: 2,000 updates over
+    # half a second used to write about five redraws, each a carriage return
+    import time
+
+    with ProgressBars(delay=0) as bars:
+        for done in range(1, 2001):
+            bars(Progress("sample", done, 2000, level=2))
+            if done % 200 == 0:
+                time.sleep(0.05)
+    assert capsys.readouterr().err.count("\r") <= 3

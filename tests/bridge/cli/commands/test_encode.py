@@ -75,3 +75,19 @@ def test_encode_errors(model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFi
     )
     assert "model directory not found" in capsys.readouterr().err
     assert not (tmp_path / "x.npz").exists()
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1"])
+def test_chunk_seconds_must_be_a_finite_number(model_dir: Path, song: Path, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str], value: str) -> None:
+    args = ["encode", "--model", str(model_dir), str(song), "-o", str(tmp_path / "c.npz"), "--chunk-seconds", value]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"--chunk-seconds must be a number of seconds >= 0, got {float(value)}" in err and err.count("\n") == 1
+
+
+def test_output_must_be_an_npz(model_dir: Path, song: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # '-o song.wav' wrote a zip archive under an audio name, which a DAW's browser then lists as broken audio
+    assert main(["encode", "--model", str(model_dir), str(song), "-o", str(tmp_path / "song.wav")]) == 2
+    assert "codes files are .npz archives; name it e.g." in capsys.readouterr().err
+    assert not (tmp_path / "song.wav").exists()
