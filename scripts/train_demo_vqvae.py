@@ -50,6 +50,7 @@ def main() -> None:
     ap.add_argument("--songs", type=int, default=32)
     ap.add_argument("--seconds", type=float, default=12.0)
     ap.add_argument("--round-steps", type=int, default=100, help="steps between checkpoints")
+    ap.add_argument("--lr", type=float, default=6e-4, help="peak learning rate (lower it to finish a run)")
     ap.add_argument("--init", help="continue from this model directory's VQ-VAE (codebook EMA restarts from k)")
     args = ap.parse_args()
 
@@ -61,7 +62,7 @@ def main() -> None:
     emas = make_codebook_emas(DEMO_CONFIG)
     previous = json.loads((Path(args.init) / "training.json").read_text()) if args.init else {}
     config = VQVAETrainConfig(
-        steps=args.round_steps, batch_size=4, sample_length=8192, lr=6e-4, warmup_steps=50,
+        steps=args.round_steps, batch_size=4, sample_length=8192, lr=args.lr, warmup_steps=50,
         precision="bf16", log_every=25,
     )
     if args.init:
