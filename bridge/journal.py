@@ -283,8 +283,16 @@ def _stand_in(row: tuple[Any, ...], why: str) -> JobRecord:
         known_state = JobState(state)
     except ValueError:
         known_state = JobState.FAILED
-    spec = JobSpec(JobKind.GENERATE, model="(unreadable)", length=Length(seconds=1.0),
-                   client=str(client), priority=int(number(priority, 0)))
+    try:  # keep the model name for 'jobs' listings when the JSON itself still parses
+        raw = json.loads(_spec)
+    except (ValueError, TypeError):
+        raw = None
+    raw = raw if isinstance(raw, dict) else {}
+    stored_model = raw.get("model")
+    model = stored_model if isinstance(stored_model, str) and stored_model else "(unreadable)"
+    # 'generate' needs no input file, so the stand-in builds whatever the stored kind was
+    spec = JobSpec(JobKind.GENERATE, model=model, length=Length(seconds=1.0), client=str(client),
+                   priority=int(number(priority, 0)))
     return JobRecord(
         id=str(job_id),
         spec=spec,

@@ -163,6 +163,8 @@ def test_unreadable_journal_rows_fail_the_job_not_the_daemon(tmp_path: Path) -> 
         with pytest.raises(JobStateError, match="could not be read"):
             r.engine.resubmit(job_id)
     assert "candidates must be at least 1" in r.engine.status("badspec").error_message  # type: ignore[operator]
+    assert r.engine.status("badspec").model == "tiny"  # what still parses is shown
+    assert r.engine.status("badjson").model == "(unreadable)"
     listed = {j.id: j.state for j in r.engine.list_jobs(client="live")}
     assert listed == {"ok": JobState.INTERRUPTED, "badjson": JobState.FAILED, "badspec": JobState.FAILED,
                       "badstate": JobState.FAILED}
