@@ -114,6 +114,9 @@ class JobEngine:
                 raise JobStateError(
                     f"job {job_id} is {job.state.value}; only interrupted, failed or cancelled jobs can be resubmitted"
                 )
+            if job.record.unreadable is not None:
+                raise JobStateError(f"job {job_id} could not be read from the journal, so it cannot run again;"
+                                    " submit it anew")
             self._check_admission(job.record.spec)
             record = job.record
             record.spec = self._resolve(job_id, record.spec)  # seeds for a job journaled without them

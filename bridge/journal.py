@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bridge.jobs import EventType, JobEvent, JobSpec, JobState, ResultFile
+from bridge.jobs import EventType, JobEvent, JobKind, JobSpec, JobState, Length, ResultFile
 from model.errors import SegueError
 
 SCHEMA_VERSION = 1
@@ -81,7 +81,10 @@ class JobRecord:
     error_message: str | None = None
     results: tuple[ResultFile, ...] = ()
     attempts: int = 1
+    unreadable: str | None = None  # why the stored row did not load; ``spec`` is then a stand-in
 
+
+UNREADABLE_CODE = "bad_journal"
 
 class Journal:
     """SQLite journal at ``path`` (created with its directory if missing)."""
@@ -119,6 +122,8 @@ class Journal:
 
     def update_job(self, record: JobRecord, reason: str | None = None) -> None:
         """Write the record's spec, state, times, error and results, and log the state change."""
+        if record.unreadable is not None:  # its spec is a stand-in: writing it would lose the stored row
+            raise JournalError(f"{self.path}: job {record.id} could not be read from the journal; it cannot change")
         with self._lock, self._db:
             self._db.execute("BEGIN")
             cur = self._db.execute(
@@ -130,9 +135,25 @@ class Journal:
                 raise JournalError(f"{self.path}: job {record.id} is not in the journal")
             self._transition(record.id, record.state, reason)
 
+    def mark_unreadable(self, record: JobRecord) -> None:
+        """Mark a row that no longer loads as failed (``bad_journal``), keeping its stored spec and
+        results untouched for inspection."""
+        record.state, record.finished = JobState.FAILED, record.finished or time.time()
+        record.error_code = UNREADABLE_CODE
+        record.error_message = f"job {record.id} could not be read from the journal: {record.unreadable}"
+        with self._lock, self._db:
+            self._db.execute("BEGIN")
+            self._db.execute(
+                "UPDATE jobs SET state=?, finished=?, error_code=?, error_message=? WHERE id=?",
+                (record.state.value, record.finished, record.error_code, record.error_message, record.id),
+            )
+            self._transition(record.id, record.state, "could not be read from the journal")
+
     def jobs(self, states: Iterable[JobState] | None = None) -> list[JobRecord]:
-        query = "SELECT id, spec, state, created, started, finished, error_code, error_message, results," \
-            " attempts FROM jobs"
+        """Every job (or those in ``states``). A row that no longer loads (a spec a newer rule
+        rejects, a damaged JSON column) comes back with ``unreadable`` set and a stand-in spec."""
+        query = "SELECT id, client, priority, spec, state, created, started, finished, error_code," \
+            " error_message, results, attempts FROM jobs"
         args: list[str] = []
         if states is not None:
             wanted = [s.value for s in states]
@@ -145,8 +166,8 @@ class Journal:
     def job(self, job_id: str) -> JobRecord | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT id, spec, state, created, started, finished, error_code, error_message, results,"
-                " attempts FROM jobs WHERE id=?",
+                "SELECT id, client, priority, spec, state, created, started, finished, error_code,"
+                " error_message, results, attempts FROM jobs WHERE id=?",
                 (job_id,),
             ).fetchone()
         return None if row is None else _record(row)
@@ -228,6 +249,13 @@ def _results_json(results: Iterable[ResultFile]) -> str:
 
 
 def _record(row: tuple[Any, ...]) -> JobRecord:
+    try:
+        return _parse(row[:1] + row[3:])
+    except (SegueError, ValueError, TypeError, KeyError, AttributeError) as exc:  # json errors are ValueErrors
+        return _stand_in(row, f"{type(exc).__name__}: {exc}" if not isinstance(exc, SegueError) else str(exc))
+
+
+def _parse(row: tuple[Any, ...]) -> JobRecord:
     job_id, spec, state, created, started, finished, code, message, results, attempts = row
     return JobRecord(
         id=str(job_id),
@@ -240,4 +268,40 @@ def _record(row: tuple[Any, ...]) -> JobRecord:
         error_message=message,
         results=tuple(ResultFile.from_dict(r) for r in json.loads(results)),
         attempts=int(attempts),
+    )
+
+
+def _stand_in(row: tuple[Any, ...], why: str) -> JobRecord:
+    """A record for a row that does not load: its id, client, priority and whatever else still
+    parses, a minimal spec, and ``unreadable`` saying why."""
+    job_id, client, priority, _spec, state, created, started, finished, code, message, _results, attempts = row
+
+    def number(x: Any, default: Any = None) -> Any:
+        return x if isinstance(x, (int, float)) and not isinstance(x, bool) else default
+
+    try:
+        known_state = JobState(state)
+    except ValueError:
+        known_state = JobState.FAILED
+    try:  # keep the model name for 'jobs' listings when the JSON itself still parses
+        raw = json.loads(_spec)
+    except (ValueError, TypeError):
+        raw = None
+    raw = raw if isinstance(raw, dict) else {}
+    stored_model = raw.get("model")
+    model = stored_model if isinstance(stored_model, str) and stored_model else "(unreadable)"
+    # 'generate' needs no input file, so the stand-in builds whatever the stored kind was
+    spec = JobSpec(JobKind.GENERATE, model=model, length=Length(seconds=1.0), client=str(client),
+                   priority=int(number(priority, 0)))
+    return JobRecord(
+        id=str(job_id),
+        spec=spec,
+        state=known_state,
+        created=float(number(created, 0.0)),
+        started=number(started),
+        finished=number(finished),
+        error_code=code if isinstance(code, str) else None,
+        error_message=message if isinstance(message, str) else None,
+        attempts=int(number(attempts, 1)),
+        unreadable=why,
     )

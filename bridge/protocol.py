@@ -9,7 +9,7 @@ checks that they agree.
 Types: ``str``, ``int``, ``float``, ``bool``, ``list[int]``, ``list[float]``, ``list[str]``, ``file``
 (an input file: ``{"path": ...}`` or, over ZeroMQ, ``{"buffer": i}`` naming a binary frame),
 ``list[file]``, and ``object:<Name>`` for an entry of ``OBJECTS``. Limits: for strings and lists the
-maximum length, for numbers the inclusive range.
+maximum length, for numbers the inclusive range, and for lists of numbers also each item's range.
 """
 
 from __future__ import annotations
@@ -65,16 +65,24 @@ class Field:
     min: float | None = None
     max: float | None = None  # max value for numbers, max length for str and lists
     doc: str = ""
+    each_min: float | None = None  # inclusive range of each item of a list of numbers
+    each_max: float | None = None
 
     @property
     def limit(self) -> str:
         if self.type in ("str", "file") or self.type.startswith("list["):
-            return "" if self.max is None else f"len ≤ {int(self.max)}"
-        if self.min is None and self.max is None:
-            return ""
-        lo = "" if self.min is None else f"{self.min:g}"
-        hi = "" if self.max is None else f"{self.max:g}"
-        return f"{lo}..{hi}"
+            length = "" if self.max is None else f"len ≤ {int(self.max)}"
+            each = _range(self.each_min, self.each_max)
+            return "; ".join(part for part in (length, each and f"each {each}") if part)
+        return _range(self.min, self.max)
+
+
+def _range(lo: float | None, hi: float | None) -> str:
+    if lo is None and hi is None:
+        return ""
+    def text(x: float | None) -> str:
+        return "" if x is None else str(x) if isinstance(x, int) else f"{x:g}"  # ints exactly, e.g. seeds
+    return f"{text(lo)}..{text(hi)}"
 
 
 @dataclass(frozen=True)
@@ -142,7 +150,8 @@ REQUESTS: dict[str, Message] = {
                 Field("midi", "file", max=_PATH, doc="a MIDI clip (path or buffer)"),
                 Field("stems", "list[file]", default=[], max=16, doc="stems, each with a label"),
                 Field("candidates", "int", default=1, min=1, max=16),
-                Field("seeds", "list[int]", default=[], max=16, doc="one per candidate, or none"),
+                Field("seeds", "list[int]", default=[], max=16, each_min=-(1 << 63), each_max=(1 << 63) - 1,
+                      doc="one per candidate, or none (64-bit signed)"),
                 Field("temperatures", "list[float]", default=[], max=8, doc="per level, 0 = bottom"),
                 Field("guidance", "list[float]", default=[], max=8, doc="guidance scale per level"),
                 Field("output", "object:Output", doc="rendered file format"),
@@ -260,7 +269,7 @@ def _check_field(f: Field, value: Any, where: str, buffers: int) -> Any:
         if not isinstance(value, list):
             value = [value]  # OSC sends a one-element list as a single value
         _check_len(f, len(value), where)
-        inner = Field(f.name, t[5:-1], max=_PATH if t == "list[file]" else None)
+        inner = Field(f.name, t[5:-1], min=f.each_min, max=_PATH if t == "list[file]" else f.each_max)
         return [_check_field(inner, v, f"{where}[{i}]", buffers) for i, v in enumerate(value)]
     if t.startswith("object:"):
         if not isinstance(value, dict):

@@ -8,7 +8,9 @@ Run before the engine takes jobs, while no other segue process writes to the sto
    it again with the same spec and seeds;
 4. a finished job on disk that the journal does not know (journal deleted or restored from an older
    copy) is added to the journal as ``done``;
-5. a ``done`` job whose files were deleted by hand is reported in ``missing`` and left as it is.
+5. a ``done`` job whose files were deleted by hand is reported in ``missing`` and left as it is;
+6. a job whose row no longer loads (a spec a newer rule rejects, a damaged column) becomes ``failed``
+   with code ``bad_journal``; its stored row is kept as it is for inspection, and the daemon starts.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import time
 from dataclasses import dataclass
 
 from bridge.jobs import ACTIVE, EventType, JobEvent, JobState
-from bridge.journal import JobRecord, Journal
+from bridge.journal import UNREADABLE_CODE, JobRecord, Journal
 from bridge.store import RenderStore
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,7 @@ class RecoveryReport:
     completed: tuple[str, ...] = ()  # job ids found finished on disk and marked 'done'
     imported: tuple[str, ...] = ()  # finished jobs on disk the journal did not know
     missing: tuple[str, ...] = ()  # 'done' jobs whose files are gone
+    unreadable: tuple[str, ...] = ()  # job ids whose journal row did not load, now 'failed' (bad_journal)
 
 
 def recover(journal: Journal, store: RenderStore) -> RecoveryReport:
@@ -40,13 +43,21 @@ def recover(journal: Journal, store: RenderStore) -> RecoveryReport:
     interrupted: list[str] = []
     completed: list[str] = []
     missing: list[str] = []
+    unreadable: list[str] = []
     events: list[JobEvent] = []
     seq = journal.last_seq()
     now = time.time()
     known = set()
     for record in journal.jobs():
         known.add(record.id)
-        if record.state in ACTIVE:
+        if record.unreadable is not None:
+            if record.error_code != UNREADABLE_CODE:  # marked once; later starts leave it as it is
+                journal.mark_unreadable(record)
+                seq += 1
+                data = {"code": record.error_code, "message": record.error_message}
+                events.append(JobEvent(seq, record.id, EventType.FAILED, data, now))
+                unreadable.append(record.id)
+        elif record.state in ACTIVE:
             stored = store.finished(record.id)
             if stored is not None:
                 record.state, record.results, record.finished = JobState.DONE, stored.results, stored.finished
@@ -76,7 +87,8 @@ def recover(journal: Journal, store: RenderStore) -> RecoveryReport:
             )
             imported.append(stored.job_id)
     journal.add_events(events)
-    return RecoveryReport(removed, tuple(interrupted), tuple(completed), tuple(imported), tuple(missing))
+    return RecoveryReport(removed, tuple(interrupted), tuple(completed), tuple(imported), tuple(missing),
+                          tuple(unreadable))
 
 
 def log_report(report: RecoveryReport) -> None:
@@ -87,5 +99,7 @@ def log_report(report: RecoveryReport) -> None:
         log.warning("job %s was cut off when the daemon stopped; it is 'interrupted' (resubmit to run it)", job_id)
     for job_id in report.completed + report.imported:
         log.info("job %s found finished in the render store", job_id)
+    for job_id in report.unreadable:
+        log.error("job %s could not be read from the journal; it is marked failed (bad_journal) and kept", job_id)
     for job_id in report.missing:
         log.warning("job %s is done but its files are gone from the render store", job_id)

@@ -6,12 +6,15 @@
     event = client.wait_for(job["id"], {"result_ready", "failed", "cancelled"})
 
 Every method returns the reply content (dicts as in docs/protocol.md) or raises ``RemoteError`` with
-the daemon's error ``code``. Events are dicts ``{seq, job_id, type, data, time}``. A client object
-belongs to one thread.
+the daemon's error ``code``; a request that cannot be sent at all (a NaN or infinite number, which
+JSON cannot carry) raises ``InvalidRequest`` before anything is sent. A client given a ``name`` says
+``hello`` with it before its first other request, so its jobs carry that name from the start. Events
+are dicts ``{seq, job_id, type, data, time}``. A client object belongs to one thread.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable
 from typing import Any, Protocol
@@ -28,6 +31,28 @@ class RemoteError(Exception):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+
+
+class InvalidRequest(ValueError):
+    """A request the client refuses to send; ``code`` is what the daemon would answer (``bad_request``)."""
+
+    code = "bad_request"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"{self.code}: {message}")
+        self.message = message
+
+
+def _check_finite(value: Any, where: str) -> None:
+    """Refuse NaN and infinities anywhere in ``value`` (JSON has no way to write them)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidRequest(f"{where} must be finite (got {value})")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_finite(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check_finite(item, f"{where}[{i}]")
 
 
 class Transport(Protocol):
@@ -47,6 +72,7 @@ class SegueClient:
         self.name = name
         self.timeout = timeout
         self.last_buffers: tuple[bytes, ...] = ()
+        self._introduced = False  # the daemon knows ``name`` (hello answered ok)
 
     @classmethod
     def over_zmq(
@@ -64,7 +90,11 @@ class SegueClient:
 
     def call(self, msg_type: str, content: dict[str, Any] | None = None, buffers: tuple[bytes, ...] = (),
              control: bool = False) -> dict[str, Any]:
-        reply = self.transport.request(msg_type, content or {}, buffers, control, self.timeout)
+        content = content or {}
+        _check_finite(content, "")
+        if self.name and not self._introduced and msg_type != "hello":
+            self.hello()  # the daemon names jobs after the hello of their connection, else its session id
+        reply = self.transport.request(msg_type, content, buffers, control, self.timeout)
         if reply.status != "ok":
             raise RemoteError(str(reply.content.get("code", "internal")), str(reply.content.get("message", "")))
         self.last_buffers = reply.buffers
@@ -72,7 +102,9 @@ class SegueClient:
 
     # --- requests -----------------------------------------------------------------------------------
     def hello(self, protocol_version: str = PROTOCOL_VERSION) -> dict[str, Any]:
-        return self.call("hello", {"protocol_version": protocol_version, "client": self.name}, control=True)
+        reply = self.call("hello", {"protocol_version": protocol_version, "client": self.name}, control=True)
+        self._introduced = True
+        return reply
 
     def list_models(self) -> list[dict[str, Any]]:
         return list(self.call("list_models").get("models", []))

@@ -46,20 +46,56 @@ def load_torch_file(path: str | os.PathLike[str], *, trust_pickle: bool = False)
     try:
         return torch.load(file, map_location="cpu", weights_only=not trust_pickle)
     except pickle.UnpicklingError as exc:
-        if not trust_pickle and "weights_only" in str(exc).lower().replace(" ", "_"):
+        what = describe_bad_torch_file(file, exc)
+        if what is None and not trust_pickle and "weights_only" in str(exc).lower().replace(" ", "_"):
             raise CheckpointError(f"{file}: refused to load: {TRUST_HINT}") from exc
-        raise CheckpointError(f"{file}: not a PyTorch checkpoint or corrupt ({_first_line(exc)})") from exc
+        raise CheckpointError(f"{file}: {what or _DAMAGED}") from exc
     except ModuleNotFoundError as exc:
         raise CheckpointError(
             f"{file}: its pickled objects need the Python module '{exc.name}', which is not installed"
         ) from exc
     except (RuntimeError, EOFError, OSError, ValueError, KeyError, zipfile.BadZipFile, AttributeError) as exc:
-        raise CheckpointError(f"{file}: not a PyTorch checkpoint or corrupt ({_first_line(exc)})") from exc
+        raise CheckpointError(f"{file}: {describe_bad_torch_file(file, exc) or _DAMAGED}") from exc
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+_AGAIN = "download or copy it again"
+_DAMAGED = f"a PyTorch checkpoint whose contents are damaged; {_AGAIN}"
+_PICKLE_MAGIC = b"\x80"  # torch.save's older format: a pickle, protocol 2 or later
+_ZIP_MAGIC = b"PK\x03\x04"  # torch.save's default format since PyTorch 1.6
+
+
+def describe_bad_torch_file(file: Path, exc: BaseException) -> str | None:
+    """Say in plain words what ``file`` is when ``torch.load`` failed on it with ``exc`` (torch's own
+    messages are internal, e.g. a bare ``KeyError: 101`` for a text file). None: it looks like an
+    intact checkpoint, so the failure is about its contents (e.g. pickled objects)."""
+    size = file.stat().st_size
+    with file.open("rb") as f:
+        head = f.read(64)
+    if size == 0:
+        return f"the file is empty (0 bytes), not a PyTorch checkpoint; {_AGAIN}"
+    if head.startswith(_ZIP_MAGIC):
+        if not zipfile.is_zipfile(file):
+            return f"the checkpoint is cut short ({size} bytes, the end of its zip archive is missing): " \
+                   f"the download or copy did not finish; {_AGAIN}"
+        with zipfile.ZipFile(file) as archive:
+            if not any(n.endswith("/data.pkl") or n == "data.pkl" for n in archive.namelist()):
+                return "a zip archive, but not a PyTorch checkpoint (it has no data.pkl inside)"
+        return None if isinstance(exc, pickle.UnpicklingError) else _DAMAGED
+    if head.startswith(_PICKLE_MAGIC):
+        cut = isinstance(exc, EOFError) or any(w in str(exc).lower() for w in ("eof", "truncated"))
+        if cut:
+            return f"the checkpoint is cut short ({size} bytes, an older-format PyTorch file that ends early): " \
+                   f"the download or copy did not finish; {_AGAIN}"
+        return None if isinstance(exc, pickle.UnpicklingError) else _DAMAGED
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        text = ""
+    if text and all(c.isprintable() or c.isspace() for c in text):
+        start = " ".join(text.split())[:40]
+        return f"a text file, not a PyTorch checkpoint (it starts with {start!r}); a failed download often " \
+               "saves an error page instead of the file"
+    return "not a PyTorch checkpoint: neither the zip format nor the older pickle format that torch.save writes"
 
 
 def read_openai_checkpoint(path: str | os.PathLike[str], *, trust_pickle: bool = False) -> TorchCheckpoint:

@@ -267,3 +267,19 @@ def test_output_format_defaults_to_the_project(client: SegueClient) -> None:
     result = _events_until(client, job["id"], {"result_ready"})[-1]["data"]["results"][0]
     info = sf.info(result["path"])
     assert (info.samplerate, info.subtype) == (48000, "PCM_24")
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_named_client_is_named_from_its_first_request(daemon: Server, transport: str) -> None:
+    from plugin_host.client import InvalidRequest
+
+    with connect(daemon, transport, name="drum-bus") as c:  # no explicit hello
+        job = c.submit(kind="generate", model="tiny", length_s=0.2)
+        assert c.status(job["id"])["client"] == "drum-bus"
+        assert [j["id"] for j in c.list_jobs(client="drum-bus")] == [job["id"]]
+        for bad in (float("nan"), float("inf")):
+            with pytest.raises(InvalidRequest, match=rf"bad_request: length_s must be finite \(got {bad}\)"):
+                c.submit(kind="generate", model="tiny", length_s=bad)
+        with pytest.raises(InvalidRequest, match=r"project.tempo_map\[1\] must be finite"):
+            c.submit(kind="generate", model="tiny", length_bars=1, project={"tempo_map": [0.0, float("nan")]})
+        assert c.status(job["id"])["state"] in ("queued", "loading", "running", "done")  # still talking

@@ -10,6 +10,17 @@ from bridge.protocol import OSC_MAX_MESSAGE, ProtocolError, validate_request
 from bridge.zmq_wire import WireMessage, new_header, pack, split_routing, unpack
 
 
+def test_seeds_are_checked_per_value_at_the_protocol_layer() -> None:
+    base = {"kind": "generate", "model": "m", "length_s": 4}
+    lo, hi = -(1 << 63), (1 << 63) - 1
+    assert validate_request("submit", {**base, "seeds": [lo, hi]})["seeds"] == [lo, hi]
+    for seed in (hi + 1, lo - 1):
+        with pytest.raises(ProtocolError, match=rf"seeds\[0\] = {seed} is outside {lo}..{hi}"):
+            validate_request("submit", {**base, "seeds": [seed]})
+    (field,) = [f for f in protocol.REQUESTS["submit"].fields if f.name == "seeds"]
+    assert field.limit == f"len ≤ 16; each {lo}..{hi}"  # so the generated docs show the range
+
+
 def test_defaults_are_filled_and_types_coerced() -> None:
     c = validate_request("submit", {"kind": "generate", "model": "m", "length_s": 4, "seeds": 7})
     assert c["length_s"] == 4.0 and isinstance(c["length_s"], float)

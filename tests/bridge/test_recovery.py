@@ -129,3 +129,55 @@ def test_engine_lists_recovered_jobs(tmp_path: Path) -> None:
     engine.resubmit("q1")
     wait_until(lambda: engine.status("q1").state is JobState.DONE)
     engine.shutdown(2.0)
+
+
+def test_unreadable_journal_rows_fail_the_job_not_the_daemon(tmp_path: Path) -> None:
+    import sqlite3
+
+    import pytest
+
+    from bridge.jobs import JobStateError
+
+    path = tmp_path / "journal.sqlite3"
+    journal = Journal(path)
+    for job_id in ("ok", "badjson", "badspec", "badstate"):
+        journal.add_job(JobRecord(job_id, spec(client="live"), JobState.QUEUED, 1.0))
+    journal.close()
+    db = sqlite3.connect(path)  # damage rows the way a hand edit or an older/newer segue could
+    db.execute("UPDATE jobs SET spec='{\"kind\": \"generate\", \"mod' WHERE id='badjson'")
+    db.execute("UPDATE jobs SET spec=json_set(spec, '$.candidates', 0) WHERE id='badspec'")
+    db.execute("UPDATE jobs SET state='exploded', results='nope' WHERE id='badstate'")
+    db.commit()
+    damaged = "SELECT id, spec, results FROM jobs WHERE id != 'ok'"
+    stored = db.execute(damaged).fetchall()
+    db.close()
+
+    r = Rig(tmp_path, ToneBackend())
+    assert set(r.engine.recovery.unreadable) == {"badjson", "badspec", "badstate"}
+    assert r.engine.recovery.interrupted == ("ok",)
+    for job_id in ("badjson", "badspec", "badstate"):
+        info = r.engine.status(job_id)
+        assert info.state is JobState.FAILED and info.error_code == "bad_journal"
+        assert info.error_message.startswith(f"job {job_id} could not be read from the journal: ")  # type: ignore[union-attr]
+        assert r.journal.events(job_id)[-1].type is EventType.FAILED
+        with pytest.raises(JobStateError, match="could not be read"):
+            r.engine.resubmit(job_id)
+    assert "candidates must be at least 1" in r.engine.status("badspec").error_message  # type: ignore[operator]
+    assert r.engine.status("badspec").model == "tiny"  # what still parses is shown
+    assert r.engine.status("badjson").model == "(unreadable)"
+    listed = {j.id: j.state for j in r.engine.list_jobs(client="live")}
+    assert listed == {"ok": JobState.INTERRUPTED, "badjson": JobState.FAILED, "badspec": JobState.FAILED,
+                      "badstate": JobState.FAILED}
+    r.engine.resubmit("ok")
+    r.wait_done("ok")
+    assert r.engine.status("ok").state is JobState.DONE  # the daemon works on
+    r.engine.shutdown(2.0)
+    r.journal.close()
+
+    db = sqlite3.connect(path)
+    assert db.execute(damaged).fetchall() == stored  # damaged rows kept as they were, for inspection
+    db.close()
+    again = Rig(tmp_path, ToneBackend())  # a second start marks nothing again
+    assert again.engine.recovery.unreadable == ()
+    assert again.engine.status("badstate").state is JobState.FAILED
+    again.engine.shutdown(2.0)

@@ -57,3 +57,33 @@ def test_help_explains_options(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     for option in ("--format", "--vqvae", "--hps", "--trust-pickle", "--force", "--name"):
         assert option in out
+
+
+def test_help_examples_keep_their_line_breaks(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["convert", "--help"])
+    out = capsys.readouterr().out
+    description = out.split("positional arguments:")[0]
+    for line in description.splitlines():
+        assert "   " not in line.strip(), f"a run of spaces inside {line!r}"  # a '\\' eaten by Python
+    assert "--preset 1b_lyrics \\\n      --prior-level-0" in description
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "the file is empty (0 bytes)"),
+        (b"<html><body>404 Not Found</body></html>", "a text file, not a PyTorch checkpoint (it starts with '<html>"),
+        (b"PK\x03\x04" + bytes(200), "the checkpoint is cut short (204 bytes"),
+        (bytes(range(256)), "not a PyTorch checkpoint: neither the zip format nor the older pickle format"),
+    ],
+)
+def test_convert_names_what_a_bad_file_is(
+    content: bytes, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "vqvae.pth.tar"
+    bad.write_bytes(content)
+    assert main(["convert", "--format", "openai", "--vqvae", str(bad), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"segue convert: error: {bad}: {message}")
+    assert "(101)" not in err and "miniz" not in err and "Traceback" not in err
