@@ -174,7 +174,7 @@ class JukeboxPrior(nn.Module):
         """Music codes already consumed by ``cache`` (0 before the first ``logits_step``)."""
         return max(0, cache.length - self.config.prime_len - 1)
 
-    def logits_step(self, codes: Tensor, cond: PriorConditioning, cache: KVCache) -> Tensor:
+    def logits_step(self, codes: Tensor, cond: PriorConditioning, cache: KVCache, *, fold: bool = True) -> Tensor:
         """Feed newly known music codes; return float32 logits over the n_bins music codes.
 
         On a fresh cache, ``codes`` (N, T) are the window's first T codes (T may be 0: unprimed start) and the
@@ -183,6 +183,8 @@ class JukeboxPrior(nn.Module):
         next unknown code. For 1b_lyrics the lyric prefix is fed on the first call and the 2127-way merged
         logits are folded to 2048: the 80 ids that Jukebox maps to code 0 after its shift-and-clamp (79 lyric
         characters and code 0) are merged by logsumexp, so softmax/sampling at temperature 1 matches Jukebox.
+        ``fold=False`` returns the merged logits unfolded, (…, n_vocab + n_bins), for samplers that apply
+        temperature and filters to every id first (the sampling engine does, as Jukebox).
         """
         c = self.config
         fresh = cache.length == 0
@@ -195,7 +197,7 @@ class JukeboxPrior(nn.Module):
         logits = self.prior.step(tokens, cache, cond.x_cond, cond.y_cond)  # (N, T', n_vocab + n_bins)
         if fresh:
             logits = logits[:, c.n_tokens :]  # (N, T + 1, V) music positions only
-        return fold_merged_logits(logits, c.n_vocab)
+        return fold_merged_logits(logits, c.n_vocab) if fold else logits
 
     # ---- helpers ----------------------------------------------------------------------------------
     def _lyrics(self, cond: PriorConditioning) -> Tensor:

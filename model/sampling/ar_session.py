@@ -17,8 +17,8 @@ from model.prior.cache import KVCache
 class CachedSession:
     """One window: the cache is rewound on open; the step function closes over the window's conditioning."""
 
-    def __init__(self, step: Callable[[Tensor], Tensor], cache: KVCache) -> None:
-        self._step, self.cache = step, cache
+    def __init__(self, step: Callable[[Tensor], Tensor], cache: KVCache, fold: int = 0) -> None:
+        self._step, self.cache, self.fold = step, cache, fold  # fold: see WindowSession
         cache.reset()
 
     def feed(self, codes: Tensor) -> Tensor:

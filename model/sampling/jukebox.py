@@ -53,6 +53,9 @@ class JukeboxLevel:
     def open_window(self, labels: Tensor | None, upper: Tensor | None, batch: int) -> CachedSession:
         cond = self.prior.conditioning(labels, upper)
         cache = self._cache_for(batch)
+        c = self.prior.config
+        if c.lyrics == "merged":  # sample over all merged ids, as Jukebox does (see sample_from_logits)
+            return CachedSession(lambda codes: self.prior.logits_step(codes, cond, cache, fold=False), cache, c.n_vocab)
         return CachedSession(lambda codes: self.prior.logits_step(codes, cond, cache), cache)
 
     def _cache_for(self, batch: int) -> KVCache:

@@ -68,12 +68,26 @@ def draw_uniforms(generators: list[torch.Generator], n: int) -> torch.Tensor:
 
 
 def sample_from_logits(
-    logits: torch.Tensor, uniforms: torch.Tensor, temperature: float = 1.0, top_k: int = 0, top_p: float = 0.0
+    logits: torch.Tensor,
+    uniforms: torch.Tensor,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 0.0,
+    fold: int = 0,
 ) -> torch.Tensor:
-    """Pick one token per row of ``logits`` (B, V) using one uniform number per row (B,). Returns (B,) int64."""
+    """Pick one token per row of ``logits`` (B, V) using one uniform number per row (B,). Returns (B,) int64.
+
+    ``fold`` > 0 (1b_lyrics' merged vocabulary): temperature and filters apply to all V logits, then the
+    probabilities of ids 0..fold fold into token 0 and ids fold.. become tokens 0.., exactly as Jukebox
+    samples all ids and then shifts by ``fold`` and clamps negatives to 0.
+    """
     filtered = filter_logits(logits.float() / temperature, top_k, top_p)  # (B, V)
     probs = torch.softmax(filtered, dim=-1).double()  # (B, V)
-    cdf = probs.cumsum(dim=-1)  # (B, V)
+    if fold:
+        music = probs[:, fold:].clone()  # (B, V - fold)
+        music[:, 0] += probs[:, :fold].sum(dim=-1)
+        probs = music
+    cdf = probs.cumsum(dim=-1)  # (B, V')
     target = uniforms.to(cdf.device, torch.float64).unsqueeze(-1) * cdf[:, -1:]  # (B, 1)
     tokens = torch.searchsorted(cdf, target, right=True).squeeze(-1)  # (B,)
-    return tokens.clamp_(max=logits.shape[-1] - 1)
+    return tokens.clamp_(max=probs.shape[-1] - 1)

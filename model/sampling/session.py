@@ -19,7 +19,12 @@ from model.sampling.logits import sample_from_logits
 
 
 class WindowSession(Protocol):
-    """One window of one sub-batch, with its conditioning fixed and a fresh cache."""
+    """One window of one sub-batch, with its conditioning fixed and a fresh cache.
+
+    A session may also have an int attribute ``fold``: its logits then cover ``fold`` extra ids in front
+    of the codes (1b_lyrics' lyric ids), which ``sample_from_logits`` folds into code 0 after temperature
+    and filtering. Sessions without it return logits over the codes only.
+    """
 
     def feed(self, codes: Tensor) -> Tensor:
         """Feed the next known codes (B, T) (T may be 0 on the first call only); return logits (B, V) for the
@@ -71,13 +76,14 @@ def sample_window(
     n_new = uniforms.shape[1]  # uniforms: (B, n_new), one per candidate per token
     new = torch.empty(context.shape[0], n_new, dtype=torch.long, device=context.device)  # (B, n_new)
     uniforms = uniforms.to(context.device)  # (B, n_new)
+    fold = int(getattr(session, "fold", 0))
     logits = session.feed(context[:, :chunk_size])  # (B, V)
     for start in range(chunk_size, context.shape[1], chunk_size):
         _check(cancel)
         logits = session.feed(context[:, start : start + chunk_size])  # (B, V)
     for i in range(n_new):
         _check(cancel)
-        new[:, i] = sample_from_logits(logits, uniforms[:, i], temperature, top_k, top_p)  # (B,)
+        new[:, i] = sample_from_logits(logits, uniforms[:, i], temperature, top_k, top_p, fold)  # (B,)
         if i + 1 < n_new:
             logits = session.feed(new[:, i : i + 1])  # (B, V)
         if on_tokens is not None and ((i + 1) % report_every == 0 or i + 1 == n_new):

@@ -156,3 +156,28 @@ def test_auto_resolves_by_rows_and_device() -> None:
     assert resolve_precision("auto", 16, cpu) == "bf16"
     assert resolve_precision("auto", 1, torch.device("cuda")) == "bf16"
     assert resolve_precision("fp32", 64, cpu) == "fp32"
+
+
+def test_merged_lyrics_prior_samples_all_ids_then_folds_at_any_temperature() -> None:
+    """1b_lyrics: temperature and top-k apply to the 2127 merged ids before they map to codes (Jukebox)."""
+    from tests.model.sampling.tiny import JukeboxLevel
+
+    config = presets.tiny_prior_merged()
+    level = JukeboxLevel(build(config))
+    level.use_precision("fp32")
+    labels = tiny_labels({config.level: config}, lyrics="la la la")[config.level]
+    b = 2
+    y = labels.for_window(0).y.expand(b, -1)
+    context = torch.randint(0, config.n_bins, (b, 7))
+    uniforms = draw_uniforms(make_generators([1, 2]), 12)
+    with torch.inference_mode():
+        fast = sample_window(level.open_window(y, None, b), context, uniforms, 0.7, 5, 0.0, 3)
+        prior, seq = level.prior, context
+        cond = prior.conditioning(y, None)
+        for i in range(uniforms.shape[1]):  # reference: a fresh cache fed the whole sequence every step
+            cache = prior.new_cache(b, torch.float32, torch.device("cpu"))
+            logits = prior.logits_step(seq, cond, cache, fold=False)[:, -1]  # (B, n_vocab + n_bins)
+            step = sample_from_logits(logits, uniforms[:, i], 0.7, 5, 0.0, config.n_vocab)
+            seq = torch.cat([seq, step[:, None]], dim=1)
+    assert torch.equal(fast, seq[:, context.shape[1] :])
+    assert int(fast.max()) < config.n_bins

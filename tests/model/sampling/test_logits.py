@@ -69,3 +69,27 @@ def test_the_top_level_uses_the_seed_and_each_lower_level_its_own_stream() -> No
     a = draw_uniforms(level_generators([7, 8], 1, 2), 4)
     b = draw_uniforms(make_generators([level_seed(8, 1, 2)]), 4)
     assert torch.equal(a[1], b[0])
+
+
+def _jukebox_merged_distribution(logits: torch.Tensor, fold: int, temperature: float, top_k: int) -> torch.Tensor:
+    """Jukebox: filter and sample all ids, then shift by ``fold`` and clamp negatives to 0."""
+    probs = torch.softmax(filter_logits(logits / temperature, top_k, 0.0), dim=-1).double()  # (V,)
+    mapped = (torch.arange(logits.shape[-1]) - fold).clamp(min=0)  # (V,)
+    return torch.zeros(logits.shape[-1] - fold, dtype=torch.float64).index_add_(0, mapped, probs)
+
+
+def test_merged_vocabulary_folds_after_temperature_and_filtering() -> None:
+    torch.manual_seed(3)
+    fold, n_codes = 5, 8
+    logits = torch.randn(fold + n_codes) * 2  # (V,)
+    n = 4000
+    uniforms = (torch.arange(n, dtype=torch.float64) + 0.5) / n  # an even sweep of the unit interval
+    for temperature, top_k in [(1.0, 0), (0.5, 0), (2.0, 6)]:
+        tokens = sample_from_logits(logits.expand(n, -1), uniforms, temperature, top_k, 0.0, fold)
+        freq = torch.bincount(tokens, minlength=n_codes).double() / n
+        expected = _jukebox_merged_distribution(logits, fold, temperature, top_k)
+        assert torch.allclose(freq, expected, atol=1.5 / n), (temperature, top_k)
+    # folding the logits first (logsumexp) and then applying the temperature is a different distribution
+    folded = torch.cat([torch.logsumexp(logits[: fold + 1], 0, keepdim=True), logits[fold + 1 :]])
+    early = torch.softmax(folded / 0.5, dim=-1).double()
+    assert not torch.allclose(early, _jukebox_merged_distribution(logits, fold, 0.5, 0), atol=1e-3)
