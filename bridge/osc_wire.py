@@ -86,20 +86,28 @@ def _put(node: Any, path: list[str], value: Any, key: str) -> None:
 
 
 def flatten(content: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """Reply/event form of ``content``: nested keys dotted, every list as ``name.#`` count + indexed items."""
+    return _pairs(content, prefix, counted=True)
+
+
+def _pairs(content: dict[str, Any], prefix: str, counted: bool) -> list[tuple[str, Any]]:
+    """Dotted (key, value) pairs of ``content``; ``counted`` picks the reply form of lists (``name.#`` and
+    ``name.i``) over the request form (scalar items as repeated ``name`` keys). Object items are indexed."""
     pairs: list[tuple[str, Any]] = []
     for key, value in content.items():
         name = f"{prefix}{key}"
         if value is None:
             continue
         if isinstance(value, dict):
-            pairs += flatten(value, f"{name}.")
+            pairs += _pairs(value, f"{name}.", counted)
         elif isinstance(value, (list, tuple)):
-            pairs.append((f"{name}.#", len(value)))
+            if counted:
+                pairs.append((f"{name}.#", len(value)))
             for i, item in enumerate(value):
                 if isinstance(item, dict):
-                    pairs += flatten(item, f"{name}.{i}.")
+                    pairs += _pairs(item, f"{name}.{i}.", counted)
                 else:
-                    pairs.append((f"{name}.{i}", item))
+                    pairs.append((f"{name}.{i}" if counted else name, item))
         else:
             pairs.append((name, value))
     return pairs
@@ -213,22 +221,7 @@ def event_datagrams(event: dict[str, Any]) -> list[bytes]:
 
 def request_pairs(content: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
     """Request form of ``content``: nested keys dotted, scalar lists as repeated keys, object lists indexed."""
-    pairs: list[tuple[str, Any]] = []
-    for key, value in content.items():
-        name = f"{prefix}{key}"
-        if value is None:
-            continue
-        if isinstance(value, dict):
-            pairs += request_pairs(value, f"{name}.")
-        elif isinstance(value, (list, tuple)):
-            for i, item in enumerate(value):
-                if isinstance(item, dict):
-                    pairs += request_pairs(item, f"{name}.{i}.")
-                else:
-                    pairs.append((name, item))
-        else:
-            pairs.append((name, value))
-    return pairs
+    return _pairs(content, prefix, counted=False)
 
 
 def request_datagram(msg_type: str, req_id: str | int, content: dict[str, Any]) -> bytes:
