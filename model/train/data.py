@@ -15,7 +15,7 @@ import torch
 
 from model.audio import read_audio
 from model.errors import InputError
-from model.vqvae.losses import SPECTRAL_STFT, Bandwidth
+from model.vqvae.losses import SPECTRAL_STFT, Bandwidth, magnitude_stft
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".aiff", ".aif", ".ogg", ".mp3"}
 
@@ -76,14 +76,12 @@ def bandwidth(clips: Sequence[np.ndarray], max_seconds: float = 600.0, sample_ra
         pieces.append(piece)
         taken += piece.shape[0]
     x = torch.from_numpy(np.concatenate(pieces).astype(np.float32))
-    n_fft, hop, win = SPECTRAL_STFT
-    window = torch.hann_window(win)
     specs = []
     for part in torch.split(x, 10 * sample_rate):  # per 10 s example, as Jukebox's per-item norms
-        if part.shape[0] < n_fft:
+        if part.shape[0] < SPECTRAL_STFT[0]:
             continue
-        mag = torch.stft(part, n_fft, hop, win, window, return_complex=True).abs()
-        specs.append(float(torch.linalg.matrix_norm(mag)))
+        mag = magnitude_stft(part[None, :, None], *SPECTRAL_STFT)  # (1, F, S), the losses' own STFT
+        specs.append(float(torch.linalg.vector_norm(mag)))
     return Bandwidth(
         l1=float(x.abs().mean()),
         l2=float(x.var()),
