@@ -29,7 +29,6 @@ from model.progress import CancelToken  # noqa: E402
 from model.train.data import AudioChunks, bandwidth  # noqa: E402
 from model.train.vqvae_trainer import TrainLog, VQVAETrainConfig, train_vqvae  # noqa: E402
 from model.vqvae import VQVAE, VQVAEConfig  # noqa: E402
-from model.vqvae.ema import make_codebook_emas  # noqa: E402
 
 DEMO_CONFIG = VQVAEConfig(
     levels=3,
@@ -59,25 +58,18 @@ def main() -> None:
     clips = [demo_synth.render(demo_synth.random_song(rng), args.seconds, 1000 + i) for i in range(args.songs)]
     bw = bandwidth(clips)
     vqvae = load_vqvae(args.init) if args.init else VQVAE(DEMO_CONFIG)
-    emas = make_codebook_emas(DEMO_CONFIG)
     previous = json.loads((Path(args.init) / "training.json").read_text()) if args.init else {}
+    # one optimiser for the whole run (a fresh AdamW per round spiked the loss): a timer cancels
+    # training at the deadline and every log line saves the model; --init restores the codebook EMA
     config = VQVAETrainConfig(
-        steps=args.round_steps, batch_size=4, sample_length=8192, lr=args.lr, warmup_steps=50,
-        precision="bf16", log_every=25,
+        steps=10**9, batch_size=4, sample_length=8192, lr=args.lr, warmup_steps=0 if args.init else 50,
+        precision="bf16", log_every=args.round_steps, restore_codebooks=bool(args.init),
     )
-    if args.init:
-        for level, ema in enumerate(emas):
-            tokens = config.batch_size * config.sample_length // DEMO_CONFIG.hop_lengths[level]
-            ema.restore_k(vqvae.bottleneck.level_blocks[level].k, tokens)  # type: ignore[operator]
     chunks = AudioChunks(clips, config.sample_length, seed=0)
-    # one optimiser for the whole run (a fresh AdamW per round spiked the loss); a timer cancels
-    # training at the deadline and every log line saves the model
     cancel = CancelToken()
     timer = threading.Timer(args.minutes * 60, cancel.cancel, args=("time budget spent",))
     timer.start()
     start_step = int(previous.get("steps", 0))
-    run = VQVAETrainConfig(**{**config.__dict__, "steps": 10**9, "log_every": args.round_steps,
-                              "warmup_steps": 0 if args.init else config.warmup_steps})
 
     def save(line: TrainLog) -> None:
         print(line, flush=True)
@@ -94,7 +86,7 @@ def main() -> None:
         (Path(args.out) / "training.json").write_text(json.dumps(record, indent=2) + "\n")
 
     try:
-        train_vqvae(vqvae, chunks, bw, run, emas=emas, on_log=save, cancel=cancel)
+        train_vqvae(vqvae, chunks, bw, config, on_log=save, cancel=cancel)
     except Cancelled:
         print("stopped: time budget spent", flush=True)
     finally:
