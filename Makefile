@@ -6,7 +6,7 @@ setup:
 	@bash scripts/bootstrap.sh
 
 demo: setup
-	$(PY) -m bridge.cli demo
+	$(PY) -m segue demo
 
 lint: setup
 	$(PY) -m ruff check .

@@ -28,13 +28,13 @@ import torch
 
 import bench.sampling as port_bench
 from bench.sampling import CONFIGS, theirs
-from bridge.runtime import keep_freed_memory
 from model.prior.autoregressive import ConditionalAutoregressive
 from model.prior.config import AutoregressiveConfig, TransformerConfig
 from model.prior.fast_step import AUTO_BF16_ROWS, FastStep, auto_precision
 from model.sampling.ar_session import CachedSession
 from model.sampling.logits import draw_uniforms, make_generators
 from model.sampling.session import sample_window
+from segue.runtime import keep_freed_memory
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from model.errors import ConfigError
+from common.errors import ConfigError
 
 MiB = 1 << 20
 

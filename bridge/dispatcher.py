@@ -17,7 +17,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bridge import protocol
 from bridge.config import BridgeConfig
 from bridge.jobs import (
     AudioInput,
@@ -29,9 +28,10 @@ from bridge.jobs import (
     ProjectContext,
     TempoChange,
 )
-from bridge.protocol import ProtocolError
+from bridge.protocol import schema as protocol
+from bridge.protocol.schema import ProtocolError
 from bridge.security import Guard, TooLarge
-from model.errors import SegueError
+from common.errors import SegueError
 
 log = logging.getLogger("segue.bridge")
 MAX_PEERS = 4096  # client names remembered (oldest forgotten first)

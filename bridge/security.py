@@ -18,7 +18,7 @@ from zmq.auth.thread import ThreadAuthenticator
 
 from bridge.config import BridgeConfig
 from bridge.jobs import JobSpec
-from model.errors import ConfigError, SegueError
+from common.errors import ConfigError, SegueError
 
 
 class PathNotAllowed(SegueError):

@@ -22,8 +22,8 @@ from typing import Any
 from bridge.config import BridgeConfig
 from bridge.dispatcher import Dispatcher
 from bridge.jobs import JobEvent
-from bridge.osc_server import OscFrontEnd
-from bridge.zmq_server import ZmqFrontEnd
+from bridge.transports.osc import OscFrontEnd
+from bridge.transports.zmq import ZmqFrontEnd
 
 log = logging.getLogger("segue.bridge")
 

@@ -11,7 +11,7 @@ Name normalisation follows Jukebox exactly:
 - v3 genre: one whole lower-cased genre.
 
 Unknown names: Jukebox silently maps them to id 0. :meth:`IdTable.lookup` is strict by default (raises
-:class:`~model.errors.InputError` with close matches); ``strict=False`` gives Jukebox's behaviour and
+:class:`~common.errors.InputError` with close matches); ``strict=False`` gives Jukebox's behaviour and
 returns the warning in the result instead of printing it. The name ``unknown`` is always accepted (id 0).
 """
 
@@ -26,7 +26,7 @@ from typing import Literal
 
 from unidecode import unidecode
 
-from model.errors import InputError
+from common.errors import InputError
 
 LabelVersion = Literal["v2", "v3"]
 IdKind = Literal["artist", "genre"]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from model.errors import InputError
+from common.errors import InputError
 
 from .ids import IdTable, LabelVersion
 from .lyrics import LyricWindow, clean_lyrics, relevant_lyric_tokens, tokenize, vocab_for

@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 from unidecode import unidecode
 
-from model.errors import InputError
+from common.errors import InputError
 
 from .ids import LabelVersion
 

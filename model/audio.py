@@ -31,8 +31,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from common.errors import AudioError, InputError
 from model.atomic import atomic_path
-from model.errors import AudioError, InputError
 
 MIN_SAMPLE_RATE = 1_000
 MAX_SAMPLE_RATE = 768_000

@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from common.errors import CodesError
 from model.atomic import atomic_write_bytes
-from model.errors import CodesError
 
 CODES_FORMAT = "segue-codes"
 CODES_VERSION = 1

@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from bridge.protocol import PROTOCOL_VERSION
+from bridge.protocol.schema import PROTOCOL_VERSION
 from plugin_host.osc_client import OscTransport
 from plugin_host.zmq_client import ClientKeys, RawReply, ZmqTransport
 

@@ -8,8 +8,8 @@ import time
 from collections import deque
 from typing import Any
 
-from bridge import osc_wire
-from bridge.protocol import ProtocolError
+from bridge.protocol import osc_wire
+from bridge.protocol.schema import ProtocolError
 from plugin_host.zmq_client import RawReply
 
 

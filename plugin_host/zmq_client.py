@@ -16,8 +16,8 @@ from typing import Any
 import zmq
 import zmq.auth
 
-from bridge.protocol import ProtocolError
-from bridge.zmq_wire import WireMessage, new_header, pack, split_routing, unpack
+from bridge.protocol.schema import ProtocolError
+from bridge.protocol.zmq_wire import WireMessage, new_header, pack, split_routing, unpack
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import demo_synth  # noqa: E402
 
+from common.errors import Cancelled  # noqa: E402
+from common.progress import CancelToken  # noqa: E402
 from model.checkpoint.builders import load_vqvae  # noqa: E402
 from model.checkpoint.model_dir import save_component  # noqa: E402
-from model.errors import Cancelled  # noqa: E402
-from model.progress import CancelToken  # noqa: E402
 from model.train.data import AudioChunks, bandwidth  # noqa: E402
 from model.train.vqvae_trainer import TrainLog, VQVAETrainConfig, train_vqvae  # noqa: E402
 from model.vqvae import VQVAE, VQVAEConfig  # noqa: E402

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from bridge.cli import main
+from segue.cli import main
 
 
 def test_help_lists_commands(capsys: pytest.CaptureFixture[str]) -> None:
@@ -24,7 +24,7 @@ def test_a_closed_stdout_pipe_is_not_an_internal_error() -> None:
     read_end, write_end = os.pipe()
     os.close(read_end)
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    done = subprocess.run([sys.executable, "-m", "bridge.cli", "version"], stdout=write_end, stderr=subprocess.PIPE,
+    done = subprocess.run([sys.executable, "-m", "segue", "version"], stdout=write_end, stderr=subprocess.PIPE,
                           env=env, timeout=60, text=True)  # fmt: skip
     os.close(write_end)
     assert done.returncode == 0 and done.stderr == ""

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from common.errors import CheckpointError, ConfigError
 from model.checkpoint.model_dir import load_component, read_manifest
-from model.errors import CheckpointError, ConfigError
 
 if TYPE_CHECKING:
     from model.vqvae import VQVAE

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from common.errors import CheckpointError, ConfigError
 from model.atomic import TEMP_PREFIX
 from model.checkpoint.builders import build_module, model_identity
 from model.checkpoint.hf import hf_vqvae_hps, read_hf_dir, split_hf_state_dict
@@ -36,7 +37,6 @@ from model.checkpoint.priors import (
     prior_config_from_hps,
     read_vqvae_config,
 )
-from model.errors import CheckpointError, ConfigError
 
 Part = tuple[str, dict[str, Any], Mapping[str, torch.Tensor]]
 """One component to write: (kind, config dict, state dict)."""

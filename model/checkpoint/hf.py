@@ -20,9 +20,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
+from common.errors import CheckpointError
 from model.checkpoint.hf_keys import prior_hf_to_openai, split_hf_model_key, vqvae_keys_hf_to_openai
 from model.checkpoint.openai import load_torch_file
-from model.errors import CheckpointError
 
 JUKEBOX_SAMPLE_RATE = 44100
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from common.errors import CheckpointError
 from model.checkpoint.hf import HFCheckpoint
-from model.errors import CheckpointError
 
 # HF attention_pattern -> Jukebox attn_order (the layouts the released models use)
 ATTENTION_PATTERNS = {

@@ -29,8 +29,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from common.errors import CheckpointError
 from model.atomic import atomic_path, atomic_write_text
-from model.errors import CheckpointError
 
 MODEL_FORMAT = "segue-model"
 MODEL_FORMAT_VERSION = 1

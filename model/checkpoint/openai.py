@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from model.errors import CheckpointError
+from common.errors import CheckpointError
 
 TRUST_HINT = (
     "it contains pickled Python objects besides tensors, which can run code when loaded. "

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from common.errors import CheckpointError, ConfigError
 from model.checkpoint.openai import read_openai_checkpoint
 from model.checkpoint.priors import (
     build_prior,
@@ -24,7 +25,6 @@ from model.checkpoint.priors import (
     preset_prior_config,
     prior_config_from_hps,
 )
-from model.errors import CheckpointError, ConfigError
 
 if TYPE_CHECKING:
     from model.prior.prior_config import PriorConfig

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from common.errors import CheckpointError, ConfigError
 from model.checkpoint.builders import check_state_dict
 from model.checkpoint.model_dir import load_component, read_manifest
-from model.errors import CheckpointError, ConfigError
 
 if TYPE_CHECKING:
     from model.prior.prior import JukeboxPrior

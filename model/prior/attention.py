@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from model.errors import InputError
+from common.errors import InputError
 from model.prior import attention_patterns as P
 from model.prior.cache import LayerCache
 from model.prior.config import AttnFunc, TransformerConfig

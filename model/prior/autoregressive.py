@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from model.errors import InputError
+from common.errors import InputError
 from model.prior.cache import KVCache
 from model.prior.config import AutoregressiveConfig
 from model.prior.transformer import Transformer

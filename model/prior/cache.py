@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from model.errors import InputError
+from common.errors import InputError
 from model.prior.config import AttnFunc, TransformerConfig
 
 

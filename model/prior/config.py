@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
-from model.errors import ConfigError
+from common.errors import ConfigError
 
 
 class AttnFunc(IntEnum):

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from model.errors import InputError
+from common.errors import InputError
 from model.prior.config import AttnFunc
 from model.prior.transformer import ResAttnBlock
 

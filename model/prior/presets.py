@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from model.errors import ConfigError
+from common.errors import ConfigError
 from model.prior.prior_config import PriorConfig
 
 _V2: dict[str, Any] = dict(labels=True, labels_v3=False, y_bins=(120, 4111), t_bins=128, max_bow_genre_size=5, n_vocab=80)

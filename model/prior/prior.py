@@ -19,12 +19,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from conditioning.label_conditioner import LabelConditioner, LabelConditionerConfig
-from model.errors import InputError
+from common.errors import InputError
 from model.prior.autoregressive import ConditionalAutoregressive, bits_per_token
 from model.prior.cache import KVCache
 from model.prior.config import AutoregressiveConfig, TransformerConfig
 from model.prior.conv1d import Conv1D, LayerNorm
+from model.prior.label_conditioner import LabelConditioner, LabelConditionerConfig
 from model.prior.lyric_attention import capture_block_input, lyric_attention
 from model.prior.prior_config import PriorConfig
 from model.prior.prior_types import PriorConditioning, PriorOutput

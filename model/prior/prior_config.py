@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from model.errors import ConfigError
+from common.errors import ConfigError
 
 LYRICS_MODELS = ("none", "separate", "merged")
 ATTN_ORDERS = range(13)  # spec 3.3: layouts 0..12
@@ -159,14 +159,14 @@ class PriorConfig:
         attn_order, blocks, n_ctx, l_bins, y_bins, t_bins, labels_v3, use_tokens, n_tokens, n_vocab,
         single_enc_dec, prime_*, cond_*, alignment_*, fp16_params, ...). ``vqvae_hps`` gives levels,
         downs_t, strides_t (defaults: the released VQ-VAE)."""
-        from model.prior.jukebox_hps import config_kwargs_from_hps
+        from model.checkpoint.jukebox_hps import config_kwargs_from_hps
 
         return cls(**config_kwargs_from_hps(hps, vqvae_hps or {}))
 
     def to_jukebox_hps(self) -> dict[str, Any]:
         """OpenAI Jukebox hyper-parameter names; ``from_jukebox_hps(c.to_jukebox_hps(), c.to_jukebox_hps())``
         rebuilds ``c``."""
-        from model.prior.jukebox_hps import hps_from_config
+        from model.checkpoint.jukebox_hps import hps_from_config
 
         return hps_from_config(self)
 

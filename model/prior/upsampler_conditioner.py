@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from model.errors import InputError
+from common.errors import InputError
 from model.prior.conv1d import LayerNorm
 from model.prior.prior_config import PriorConfig
 from model.vqvae.blocks import DecoderConvBock, residual_scale

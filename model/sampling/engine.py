@@ -14,8 +14,8 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
-from model.errors import InputError
-from model.progress import CancelToken, Progress, ProgressFn, report
+from common.errors import InputError
+from common.progress import CancelToken, Progress, ProgressFn, report
 from model.sampling.lengths import Geometry
 from model.sampling.logits import draw_uniforms, level_generators
 from model.sampling.params import SamplingParams, resolve_precision

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import torch
 
+from common.errors import CheckpointError
 from model.checkpoint.builders import load_vqvae, model_identity
 from model.checkpoint.model_dir import ComponentEntry, save_component
 from model.checkpoint.priors import PRIOR_KIND, available_levels, load_prior, prior_component
-from model.errors import CheckpointError
 from model.prior.prior import JukeboxPrior
 from model.prior.prior_config import PriorConfig
 from model.sampling.jukebox import JukeboxLevel

@@ -16,8 +16,8 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
-from model.errors import InputError
-from model.progress import CancelToken, ProgressFn
+from common.errors import InputError
+from common.progress import CancelToken, ProgressFn
 from model.sampling.engine import Labeller, sample_levels
 from model.sampling.lengths import Geometry, check_upsampling
 from model.sampling.params import SamplingParams

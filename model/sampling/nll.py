@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from model.errors import InputError
-from model.progress import CancelToken, Progress, ProgressFn, report
+from common.errors import InputError
+from common.progress import CancelToken, Progress, ProgressFn, report
 from model.sampling.engine import Labeller
 from model.sampling.jukebox import JukeboxLevel
 from model.sampling.windows import plan_windows

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from model.errors import InputError
+from common.errors import InputError
 from model.prior.fast_step import auto_precision
 
 PRECISIONS = ("auto", "fp32", "bf16")  # auto: see model.prior.fast_step.auto_precision

@@ -14,7 +14,7 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
-from model.progress import CancelToken
+from common.progress import CancelToken
 from model.sampling.logits import sample_from_logits
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from model.errors import InputError
+from common.errors import InputError
 
 
 @dataclass(frozen=True)

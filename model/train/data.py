@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from common.errors import InputError
 from model.audio import read_audio
-from model.errors import InputError
 from model.vqvae.losses import SPECTRAL_STFT, Bandwidth, magnitude_stft
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".aiff", ".aif", ".ogg", ".mp3"}

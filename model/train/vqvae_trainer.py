@@ -15,8 +15,8 @@ from typing import Literal
 import torch
 from torch import nn
 
-from model.errors import InputError
-from model.progress import CancelToken, Progress, ProgressFn, report
+from common.errors import InputError
+from common.progress import CancelToken, Progress, ProgressFn, report
 from model.train.data import AudioChunks
 from model.vqvae import VQVAE
 from model.vqvae.bottleneck import BottleneckBlock

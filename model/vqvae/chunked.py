@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 import torch
 from torch import nn
 
-from model.progress import Progress, ProgressFn, report
+from common.progress import Progress, ProgressFn, report
 
 DEFAULT_ENCODE_CHUNK_SAMPLES = 2**19  # 11.9 s at 44.1 kHz; longer inputs are chunked by default
 DEFAULT_DECODE_CHUNK_SAMPLES = 2**19  # decode chunk, as audio samples (tokens = this // hop)

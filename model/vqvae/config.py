@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from model.errors import ConfigError
+from common.errors import ConfigError
 
 LOSS_FNS = ("l1", "l2", "linf", "lmix")
 

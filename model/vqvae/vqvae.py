@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from model.errors import InputError
-from model.progress import Progress, ProgressFn, report
+from common.errors import InputError
+from common.progress import Progress, ProgressFn, report
 from model.vqvae.bottleneck import Bottleneck, BottleneckBlock, QuantisedLevel
 from model.vqvae.chunked import (
     DEFAULT_DECODE_CHUNK_SAMPLES,

@@ -8,10 +8,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from bridge.config import BridgeConfig
-from bridge.engine import EngineConfig, JobEngine
-from bridge.journal import Journal
+from bridge.engine.engine import EngineConfig, JobEngine
 from bridge.server import Server
-from bridge.store import RenderStore
+from bridge.state.journal import Journal
+from bridge.state.store import RenderStore
 from plugin_host.client import SegueClient
 from tests.bridge.tone_backend import ToneBackend
 

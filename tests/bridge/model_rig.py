@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from bridge.backend import Candidate, Take
+from bridge.engine.backend import Candidate, Take
 from bridge.jobs import AudioInput, JobKind, JobSpec, Length, ProjectContext
-from model.progress import Progress
+from common.progress import Progress
 from tests.model.sampling.tiny import SR, tiny_model_dir, tiny_vqvae
 
 

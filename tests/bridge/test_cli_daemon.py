@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.cli import main
+from segue.cli import main
 from tests.bridge.daemon_rig import connect, rig_config, running_daemon
 
 pytestmark = pytest.mark.timeout(60)
@@ -54,7 +54,7 @@ def test_serve_prints_addresses_and_stops_on_sigterm(tmp_path: Path) -> None:
     backend = tmp_path / "toy_backend.py"
     backend.write_text("from tests.bridge.tone_backend import ToneBackend\n\ndef make(tables):\n    return ToneBackend()\n")
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{tmp_path}", "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "bridge.cli", "serve", "--backend", "toy_backend:make", "--state-dir",
+    cmd = [sys.executable, "-m", "segue", "serve", "--backend", "toy_backend:make", "--state-dir",
            str(tmp_path / "state"), "--root", str(tmp_path), "--request-port", "0", "--control-port", "0",
            "--events-port", "0", "--osc-port", "0"]
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

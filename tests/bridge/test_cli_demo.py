@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from bridge.cli import main
 from model.assets import demo_clip_path, demo_model_dir
 from model.checkpoint.model_dir import save_component
 from model.vqvae import VQVAE, VQVAEConfig
+from segue.cli import main
 
 
 def _tiny_model(path) -> None:

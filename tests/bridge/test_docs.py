@@ -1,4 +1,4 @@
-"""docs/protocol.md and bridge/protocol.py agree; every error code the daemon can send is documented."""
+"""docs/protocol.md and bridge/protocol/schema.py agree; every error code the daemon can send is documented."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import importlib
 import re
 from pathlib import Path
 
-from bridge import protocol
 from bridge.jobs import EventType
-from model.errors import SegueError
+from bridge.protocol import schema as protocol
+from common.errors import SegueError
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 
@@ -21,7 +21,7 @@ def _schema_block() -> str:
 
 
 def test_doc_tables_are_exactly_the_schema() -> None:
-    assert _schema_block() == protocol.markdown_tables(), "regenerate with: python -m bridge.protocol"
+    assert _schema_block() == protocol.markdown_tables(), "regenerate with: python -m bridge.protocol.schema"
 
 
 def test_doc_names_every_type_field_limit_and_code() -> None:
@@ -47,9 +47,9 @@ def _subclasses(cls: type) -> set[type]:
 
 
 def test_every_segue_error_code_is_a_protocol_code() -> None:
-    for module in ("bridge.jobs", "bridge.security", "bridge.engine", "bridge.journal", "bridge.store", "bridge.recovery"):
+    for module in ("bridge.jobs", "bridge.security", "bridge.engine.engine", "bridge.state.journal", "bridge.state.store", "bridge.state.recovery"):
         importlib.import_module(module)
     daemon_side = [c for c in _subclasses(SegueError)
-                   if c.__module__ == "model.errors" or (c.__module__.startswith("bridge.") and ".cli" not in c.__module__)]
+                   if c.__module__ == "common.errors" or (c.__module__.startswith("bridge.") and ".cli" not in c.__module__)]
     codes = {c.code for c in daemon_side} - {"cancelled"}  # cancel is an event, never a reply
     assert codes <= set(protocol.ERROR_CODES), codes - set(protocol.ERROR_CODES)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from bridge.engine import EngineConfig
+from bridge.engine.engine import EngineConfig
 from bridge.server import Server
 from model.codes import load_codes
 from plugin_host.client import RemoteError, SegueClient

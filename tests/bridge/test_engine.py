@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from bridge.engine import EngineClosed, EngineConfig, JobEngine
+from bridge.engine.engine import EngineClosed, EngineConfig, JobEngine
 from bridge.jobs import (
     TERMINAL,
     AudioInput,
@@ -23,8 +23,8 @@ from bridge.jobs import (
     JobState,
     JobStateError,
 )
-from bridge.journal import Journal
-from bridge.store import RenderStore
+from bridge.state.journal import Journal
+from bridge.state.store import RenderStore
 from tests.bridge.tone_backend import ToneBackend, spec, wait_until
 
 
@@ -243,14 +243,14 @@ def test_progress_keeps_coming_while_the_model_loads(rig: Rig) -> None:
 def test_a_seed_out_of_range_is_refused_at_submit_and_an_old_journal_still_loads(tmp_path: Path) -> None:
     # seeds=[2**70] was accepted and failed on the worker as 'internal'; the check must not sit where a
     # journal written before it is loaded, or the daemon would no longer start
-    from model.errors import InputError
+    from common.errors import InputError
 
     rig = Rig(tmp_path, ToneBackend())
     with pytest.raises(InputError, match="is out of range"):
         rig.engine.submit(replace(spec(), seeds=(1 << 70,)))
     old = replace(spec(), seeds=(1 << 70,))
     rig.engine.shutdown(2.0)
-    from bridge.journal import JobRecord
+    from bridge.state.journal import JobRecord
 
     rig.journal.add_job(JobRecord("oldjob", old, JobState.QUEUED, time.time()))
     again = Rig(tmp_path, ToneBackend())  # recovery reads the row

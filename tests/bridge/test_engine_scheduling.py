@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.engine import EngineConfig
-from bridge.engine_queue import FairQueue
+from bridge.engine.engine import EngineConfig
+from bridge.engine.queue import FairQueue
 from bridge.jobs import EventType, JobEvent, JobState, QueueFull
 from tests.bridge.test_engine import Rig
 from tests.bridge.tone_backend import ToneBackend, spec, wait_until

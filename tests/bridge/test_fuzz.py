@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bridge import protocol
+from bridge.protocol import schema as protocol
+from bridge.protocol.zmq_wire import DELIMITER
 from bridge.server import Server
-from bridge.zmq_wire import DELIMITER
 from plugin_host.osc_client import OscTransport
 from plugin_host.zmq_client import ZmqTransport
 from tests.bridge.daemon_rig import connect, rig_config, running_daemon

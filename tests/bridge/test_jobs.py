@@ -15,7 +15,7 @@ from bridge.jobs import (
     ResultFile,
     TempoChange,
 )
-from model.errors import InputError
+from common.errors import InputError
 
 
 def _spec() -> JobSpec:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bridge.jobs import EventType, JobEvent, JobState, ResultFile
-from bridge.journal import JobRecord, Journal, JournalError
+from bridge.state.journal import JobRecord, Journal, JournalError
 from tests.bridge.tone_backend import spec
 
 

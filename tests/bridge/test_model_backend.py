@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from bridge.model_backend import ModelBackend, ModelBackendConfig, from_config
-from bridge.model_jobs import plan_job
-from bridge.model_render import decode_take
+from bridge.backend.models import ModelBackend, ModelBackendConfig, from_config
+from bridge.backend.plan import plan_job
+from bridge.backend.render import decode_take
+from common.errors import AudioError, Cancelled, CheckpointError, CodesError, ConfigError, InputError
+from common.progress import CancelToken, Progress
 from model.codes import CodesMeta, save_codes
-from model.errors import AudioError, Cancelled, CheckpointError, CodesError, ConfigError, InputError
-from model.progress import CancelToken, Progress
 from tests.bridge.model_rig import Recorder, job, make_models, rendered, write_region
 from tests.model.sampling.tiny import SR
 

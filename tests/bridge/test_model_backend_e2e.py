@@ -13,12 +13,12 @@ import pytest
 import soundfile as sf
 import torch
 
-from bridge.engine import EngineConfig, JobEngine
+from bridge.backend.models import ModelBackend, ModelBackendConfig
+from bridge.engine.engine import EngineConfig, JobEngine
 from bridge.jobs import TERMINAL, EventType, JobEvent, JobState
-from bridge.journal import Journal
-from bridge.model_backend import ModelBackend, ModelBackendConfig
 from bridge.server import Server
-from bridge.store import RenderStore
+from bridge.state.journal import Journal
+from bridge.state.store import RenderStore
 from model.codes import load_codes
 from plugin_host.client import SegueClient
 from tests.bridge.daemon_rig import TRANSPORTS, connect, rig_config
@@ -171,7 +171,7 @@ TERMINAL_EVENTS = {"result_ready", "failed", "cancelled", "interrupted"}
 
 def test_segue_serve_models_runs_the_model_backend(tmp_path: Path, music: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "bridge.cli", "serve", "--models", str(music / "models"), "--state-dir",
+    cmd = [sys.executable, "-m", "segue", "serve", "--models", str(music / "models"), "--state-dir",
            str(tmp_path / "state"), "--root", str(music), "--request-port", "0", "--control-port", "0",
            "--events-port", "0", "--no-osc"]  # fmt: skip
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

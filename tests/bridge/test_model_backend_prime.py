@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from bridge.backend import CodesTake
+from bridge.backend.models import ModelBackend, ModelBackendConfig
+from bridge.engine.backend import CodesTake
 from bridge.jobs import JobKind
-from bridge.model_backend import ModelBackend, ModelBackendConfig
-from bridge.store import RenderStore
+from bridge.state.store import RenderStore
+from common.errors import Cancelled
+from common.progress import CancelToken, Progress
 from model.audio import read_audio
 from model.codes import load_codes
-from model.errors import Cancelled
-from model.progress import CancelToken, Progress
 from tests.bridge.model_rig import Recorder, job, make_models, write_region
 from tests.model.sampling.tiny import SR
 

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 import torch
 
-import bridge.model_render as model_render
-from bridge.cli import main
-from bridge.model_backend import ModelBackend, ModelBackendConfig
+import bridge.backend.render as model_render
+from bridge.backend.models import ModelBackend, ModelBackendConfig
+from common.progress import CancelToken
 from model.codes import load_codes
-from model.progress import CancelToken
 from model.sampling.result import SampleResult
+from segue.cli import main
 from tests.bridge.model_rig import Recorder, job, make_models
 from tests.model.sampling.tiny import SR
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from pythonosc.osc_message_builder import OscMessageBuilder
 
-from bridge import osc_wire
-from bridge.protocol import OSC_MAX_MESSAGE
+from bridge.protocol import osc_wire
+from bridge.protocol.schema import OSC_MAX_MESSAGE
 from bridge.server import Server
 from plugin_host.client import SegueClient
 from plugin_host.osc_client import OscTransport

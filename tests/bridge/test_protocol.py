@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from pythonosc.osc_message import OscMessage
 
-from bridge import osc_wire, protocol
-from bridge.protocol import OSC_MAX_MESSAGE, ProtocolError, validate_request
-from bridge.zmq_wire import WireMessage, new_header, pack, split_routing, unpack
+from bridge.protocol import osc_wire
+from bridge.protocol import schema as protocol
+from bridge.protocol.schema import OSC_MAX_MESSAGE, ProtocolError, validate_request
+from bridge.protocol.zmq_wire import WireMessage, new_header, pack, split_routing, unpack
 
 
 def test_seeds_are_checked_per_value_at_the_protocol_layer() -> None:

@@ -8,12 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bridge.backend import Candidate
-from bridge.engine import JobEngine
+from bridge.engine.backend import Candidate
+from bridge.engine.engine import JobEngine
 from bridge.jobs import EventType, JobState
-from bridge.journal import JobRecord, Journal
-from bridge.recovery import recover
-from bridge.store import RenderStore
+from bridge.state.journal import JobRecord, Journal
+from bridge.state.recovery import recover
+from bridge.state.store import RenderStore
 from model.atomic import TEMP_PREFIX
 from tests.bridge.test_engine import Rig
 from tests.bridge.tone_backend import ToneBackend, spec, tone, tone_codes, wait_until
@@ -22,10 +22,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 DAEMON = """
 import sys, time
-from bridge.engine import JobEngine
+from bridge.engine.engine import JobEngine
 from bridge.jobs import JobState
-from bridge.journal import Journal
-from bridge.store import RenderStore
+from bridge.state.journal import Journal
+from bridge.state.store import RenderStore
 from tests.bridge.tone_backend import ToneBackend, spec, wait_until
 root = sys.argv[1]
 backend = ToneBackend(token_s=0.001, tokens=(20, 10))

@@ -2,7 +2,7 @@ import sys
 
 import pytest
 
-from bridge.runtime import keep_freed_memory
+from segue.runtime import keep_freed_memory
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc mallopt is Linux-only")

@@ -12,7 +12,7 @@ import pytest
 from bridge.config import BridgeConfig, load_config_file
 from bridge.jobs import JobKind, JobSpec, Length
 from bridge.security import FileMissing, Guard, PathNotAllowed, TooLarge, issue_client_keys
-from model.errors import ConfigError
+from common.errors import ConfigError
 
 
 @pytest.fixture

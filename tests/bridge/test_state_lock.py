@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import zmq
 
-from bridge.cli import main
-from bridge.state_lock import LOCK_FILE, hold_state_dir
-from model.errors import ConfigError
+from bridge.state.lock import LOCK_FILE, hold_state_dir
+from common.errors import ConfigError
+from segue.cli import main
 
 TONE = "tests.bridge.test_state_lock:tone_backend"
 

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from bridge.backend import Candidate
+from bridge.engine.backend import Candidate
 from bridge.jobs import AudioInput, OutputFormat
-from bridge.store import RenderStore
+from bridge.state.store import RenderStore
 from model.atomic import TEMP_PREFIX
 from tests.bridge.tone_backend import spec, tone
 
@@ -70,8 +70,8 @@ def test_spooled_inputs_become_paths(tmp_path: Path) -> None:
 
 WRITER = """
 import sys
-from bridge.backend import Candidate
-from bridge.store import RenderStore
+from bridge.engine.backend import Candidate
+from bridge.state.store import RenderStore
 from tests.bridge.tone_backend import spec, tone
 store = RenderStore(sys.argv[1])
 job = spec(seconds=20.0, sample_rate=48000)

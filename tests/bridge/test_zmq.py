@@ -13,9 +13,9 @@ import pytest
 import soundfile as sf
 import zmq
 
+from bridge.protocol.zmq_wire import DELIMITER
 from bridge.security import issue_client_keys
 from bridge.server import Server
-from bridge.zmq_wire import DELIMITER
 from plugin_host.client import RemoteError, SegueClient
 from plugin_host.zmq_client import ClientKeys, ZmqTransport
 from tests.bridge.daemon_rig import connect, rig_config, running_daemon

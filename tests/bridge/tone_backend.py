@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bridge.backend import Candidate, CodesTake, RunEvents, Take
+from bridge.engine.backend import Candidate, CodesTake, RunEvents, Take
 from bridge.jobs import JobKind, JobSpec, Length, ProjectContext
+from common.errors import CheckpointError, InputError
+from common.progress import CancelToken, Progress, ProgressFn
 from model.codes import CodesMeta
-from model.errors import CheckpointError, InputError
-from model.progress import CancelToken, Progress, ProgressFn
 
 
 def tone(seed: int, seconds: float, sample_rate: int) -> np.ndarray:

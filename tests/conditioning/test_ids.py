@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from common.errors import InputError
 from conditioning.ids import IdTable, load_id_table, normalise_v2, parse_id_lines
-from model.errors import InputError
 
 
 def _table(reference_dir: Path, version: str, kind: str) -> IdTable:

@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from common.errors import InputError
 from conditioning.ids import IdTable, load_id_table
 from conditioning.labels import JUKEBOX_LABEL_SETS, LabelSet, Metadata, batch_for_window, song_labels
 from conditioning.lyrics import V2_VOCAB, detokenize
-from model.errors import InputError
 
 from .ozymandias import OZYMANDIAS
 

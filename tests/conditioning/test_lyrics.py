@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from common.errors import InputError
 from conditioning.lyrics import (
     V2_VOCAB,
     V3_VOCAB,
@@ -11,7 +12,6 @@ from conditioning.lyrics import (
     tokenize,
     vocab_for,
 )
-from model.errors import InputError
 
 from .ozymandias import OZYMANDIAS
 

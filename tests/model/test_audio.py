@@ -6,9 +6,9 @@ import pytest
 import soundfile as sf
 import torch
 
+from common.errors import AudioError, InputError
 from model.atomic import TEMP_PREFIX
 from model.audio import Audio, read_audio, read_audio_bytes, write_audio
-from model.errors import AudioError, InputError
 
 
 def _tone(frames: int = 4410, channels: int = 2, rate: int = 44100, freq: float = 440.0) -> np.ndarray:

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
+from common.errors import CodesError
 from model.codes import CODES_VERSION, CodesMeta, load_codes, save_codes
-from model.errors import CodesError
 
 META = CodesMeta(
     sample_rate=44100,

@@ -2,8 +2,8 @@ import threading
 
 import pytest
 
-from model.errors import Cancelled
-from model.progress import CancelToken, Progress, report
+from common.errors import Cancelled
+from common.progress import CancelToken, Progress, report
 
 
 def test_fraction_is_clamped() -> None:

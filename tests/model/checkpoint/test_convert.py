@@ -5,11 +5,11 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from common.errors import CheckpointError, ConfigError
 from model.checkpoint.builders import load_vqvae, model_identity
 from model.checkpoint.convert import convert_hf, convert_openai
 from model.checkpoint.hf_keys import vqvae_openai_to_hf
 from model.checkpoint.model_dir import MANIFEST, read_manifest
-from model.errors import CheckpointError, ConfigError
 from model.vqvae import VQVAE
 from tests.helpers.tiny_vqvae import hf_vqvae_config, jukebox_shaped_config
 

@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+from common.errors import CheckpointError
 from model.checkpoint.builders import build_component, build_module, model_identity, register_kind
 from model.checkpoint.model_dir import (
     MANIFEST,
@@ -15,7 +16,6 @@ from model.checkpoint.model_dir import (
     save_component,
     sha256_file,
 )
-from model.errors import CheckpointError
 
 
 def _linear(cfg: Mapping[str, Any]) -> nn.Module:

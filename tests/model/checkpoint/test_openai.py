@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from common.errors import CheckpointError
 from model.checkpoint.openai import read_openai_checkpoint
-from model.errors import CheckpointError
 
 
 def _state() -> dict[str, torch.Tensor]:

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from common.errors import CheckpointError, ConfigError
 from model.checkpoint.builders import load_vqvae
 from model.checkpoint.convert import convert_openai
 from model.checkpoint.model_dir import MANIFEST, read_manifest
 from model.checkpoint.priors import available_levels, load_prior
-from model.errors import CheckpointError, ConfigError
 from model.prior import presets
 from model.prior.conv1d import Conv1D
 from tests.model.checkpoint.prior_files import (

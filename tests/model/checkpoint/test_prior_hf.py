@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from common.errors import CheckpointError
 from model.checkpoint.convert import convert_hf
 from model.checkpoint.priors import available_levels, load_prior
-from model.errors import CheckpointError
 from model.prior import presets
 from model.prior.prior_config import PriorConfig
 from tests.model.checkpoint.prior_files import TOP_FAMILIES, logits, randomise, window

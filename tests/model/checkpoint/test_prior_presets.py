@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from common.errors import CheckpointError, ConfigError
 from model.checkpoint.builders import check_state_dict
 from model.checkpoint.priors import PRESETS, check_prior_fits_vqvae, preset_prior_config
-from model.errors import CheckpointError, ConfigError
 from model.prior.prior import JukeboxPrior
 from model.vqvae import official_vqvae_config
 

@@ -9,7 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model.errors import InputError
+from common.errors import InputError
 from model.prior.attention import FactoredAttention
 from model.prior.cache import new_layer_cache
 from model.prior.config import AttnFunc, TransformerConfig

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 import torch
 
-from model.errors import InputError
+from common.errors import InputError
 from model.prior.autoregressive import ConditionalAutoregressive, bits_per_token
 from model.prior.config import AutoregressiveConfig, TransformerConfig
 

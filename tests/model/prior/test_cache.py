@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 import torch
 
-from model.errors import InputError
+from common.errors import InputError
 from model.prior.autoregressive import ConditionalAutoregressive
 from model.prior.cache import cache_capacity
 from model.prior.config import AttnFunc, AutoregressiveConfig, TransformerConfig

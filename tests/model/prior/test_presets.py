@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from model.errors import ConfigError
+from common.errors import ConfigError
 from model.prior import presets
 from model.prior.prior_config import PriorConfig
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import Tensor
 
-from model.errors import InputError
+from common.errors import InputError
 from model.prior import presets
 from model.prior.prior import JukeboxPrior, fold_merged_logits
 from model.prior.prior_config import PriorConfig

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 import torch
 
-from model.errors import ConfigError
+from common.errors import ConfigError
 from model.prior.config import AttnFunc, AutoregressiveConfig, TransformerConfig, attn_func_for_layer
 from model.prior.conv1d import Conv1D, LayerNorm
 from model.prior.transformer import ResAttnBlock, Transformer, quick_gelu

@@ -3,8 +3,8 @@ import threading
 import pytest
 import torch
 
-from model.errors import Cancelled, InputError
-from model.progress import CancelToken, Progress
+from common.errors import Cancelled, InputError
+from common.progress import CancelToken, Progress
 from model.sampling.engine import sample_levels
 from model.sampling.lengths import Geometry
 from model.sampling.params import SamplingParams

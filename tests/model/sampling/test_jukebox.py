@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from model.errors import Cancelled
+from common.errors import Cancelled
+from common.progress import CancelToken, Progress
 from model.prior import presets
 from model.prior.prior import fold_merged_logits
-from model.progress import CancelToken, Progress
 from model.sampling.logits import draw_uniforms, make_generators, sample_from_logits
 from model.sampling.modes import ancestral, continue_codes, upsample
 from model.sampling.params import SamplingParams

@@ -3,8 +3,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from common.errors import CheckpointError
 from model.checkpoint.model_dir import save_component
-from model.errors import CheckpointError
 from model.prior import presets
 from model.sampling.loading import load_sampling_model, save_prior
 from model.sampling.modes import primed

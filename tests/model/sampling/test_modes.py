@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from model.errors import InputError
+from common.errors import InputError
 from model.sampling.modes import ancestral, continue_codes, primed, upsample
 from model.sampling.params import SamplingParams
 from tests.model.sampling.test_engine import GEO, priors

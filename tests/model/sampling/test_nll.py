@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from model.errors import InputError
+from common.errors import InputError
 from model.prior import presets
 from model.sampling.jukebox import JukeboxLevel
 from model.sampling.nll import code_nll

@@ -1,6 +1,6 @@
 import pytest
 
-from model.errors import InputError
+from common.errors import InputError
 from model.sampling.params import SamplingParams
 
 

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
+from common.errors import InputError
 from conditioning.labels import JUKEBOX_LABEL_SETS, Metadata
-from model.errors import InputError
 from model.prior import presets
 from model.sampling.setup import geometry_for, label_set_for, labels_for_priors
 

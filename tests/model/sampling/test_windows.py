@@ -1,6 +1,6 @@
 import pytest
 
-from model.errors import InputError
+from common.errors import InputError
 from model.sampling.windows import Window, plan_windows, window_starts
 
 SR = 44100

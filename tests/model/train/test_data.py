@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from model.errors import InputError
+from common.errors import InputError
 from model.train.data import AudioChunks, bandwidth, find_audio_files, load_clips
 
 

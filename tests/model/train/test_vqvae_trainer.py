@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from model.errors import Cancelled, InputError
-from model.progress import CancelToken
+from common.errors import Cancelled, InputError
+from common.progress import CancelToken
 from model.train.data import AudioChunks, bandwidth
 from model.train.vqvae_trainer import VQVAETrainConfig, train_vqvae
 from model.vqvae import VQVAE, VQVAEConfig

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from model.errors import ConfigError
+from common.errors import ConfigError
 from model.vqvae import VQVAEConfig, official_vqvae_config
 from model.vqvae.config import JUKEBOX_DEFAULTS, JUKEBOX_NAMES
 

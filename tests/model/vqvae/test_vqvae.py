@@ -3,8 +3,8 @@ import json
 import pytest
 import torch
 
-from model.errors import InputError
-from model.progress import Progress
+from common.errors import InputError
+from common.progress import Progress
 from model.vqvae import VQVAE, official_vqvae_config
 from model.vqvae.blocks import Resnet1D
 

@@ -1,0 +1,194 @@
+"""``ModelBackend``: the daemon's real backend, segue model directories sampled with the sampling engine.
+
+Models are model directories (``manifest.json`` + components, see ``model.checkpoint.model_dir``):
+either a mapping name → directory, or a folder whose sub-folders are model directories (named after
+the sub-folder; re-scanned on every ``models()`` call, so new models appear without a restart). A
+folder that is itself a model directory serves that one model.
+
+``load`` reads the VQ-VAE and every prior onto ``config.device`` (a model with no priors can still be
+loaded; jobs that need a prior then fail with a message naming the missing level). At most
+``config.max_loaded`` models stay in memory; loading another evicts the least recently used.
+What each sampling job kind does, and how lengths and labels are fixed, is in ``bridge.backend.plan``; the
+level loop, previews and decoding in ``bridge.backend.render``; ``prime`` jobs (encode only) in
+``bridge.backend.prime``. User errors are ``SegueError``s that name the
+problem; nothing here is allowed to take the worker thread down.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bridge.backend.plan import plan_job
+from bridge.backend.prime import encode_region
+from bridge.backend.render import render
+from bridge.engine.backend import RunEvents, Take
+from bridge.jobs import JobKind, JobSpec
+from common.errors import CheckpointError, ConfigError, InputError
+from common.progress import CancelToken, Progress, ProgressFn
+from model.checkpoint.builders import load_vqvae, model_identity
+from model.checkpoint.model_dir import MANIFEST, read_manifest
+from model.sampling.loading import PRIOR_KIND, SamplingModel, load_sampling_model
+from model.sampling.params import PRECISIONS, SamplingParams
+
+
+@dataclass(frozen=True)
+class ModelBackendConfig:
+    """``[model_backend]`` in the daemon's config file. ``ids_dir``: where ``{v2,v3}_{artist,genre}_ids.txt``
+    live when a model directory has no ``ids/`` folder of its own."""
+
+    device: str = "cpu"
+    precision: str = "auto"  # of the priors: auto = by rows and device (SamplingParams); the VQ-VAE stays fp32
+    max_batch_size: int = 16  # candidates sampled together
+    chunk_size: int = 32  # context tokens per model call when a window refills its cache
+    max_loaded: int = 1  # models kept in memory
+    strict_labels: bool = True  # unknown artist/genre is an error (False: map to "unknown", as Jukebox)
+    ids_dir: str | None = None
+    encode_chunk_s: float = 0.0  # prime jobs encode the region in pieces of about this many seconds (0: automatic)
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"model_backend.precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
+        if not 1 <= self.max_batch_size <= 1024:
+            raise ConfigError(f"model_backend.max_batch_size {self.max_batch_size} is outside 1..1024")
+        if not 1 <= self.chunk_size <= 65536:
+            raise ConfigError(f"model_backend.chunk_size {self.chunk_size} is outside 1..65536")
+        if not 1 <= self.max_loaded <= 64:
+            raise ConfigError(f"model_backend.max_loaded {self.max_loaded} is outside 1..64")
+        if not 0.0 <= self.encode_chunk_s <= 3600.0:
+            raise ConfigError(f"model_backend.encode_chunk_s {self.encode_chunk_s} is outside 0..3600 (0: automatic)")
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ModelBackendConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"[model_backend]: unknown option(s) {unknown}; known: {sorted(known)}")
+        return cls(**dict(d))
+
+
+class ModelBackend:
+    """The ``bridge.backend.Backend`` of real models. Only the engine's worker calls load/unload/run."""
+
+    def __init__(self, models: Mapping[str, str | Path] | str | Path, config: ModelBackendConfig | None = None) -> None:
+        self.config = config or ModelBackendConfig()
+        self._fixed = None if isinstance(models, (str, Path)) else {k: Path(v) for k, v in models.items()}
+        self._root = Path(models) if isinstance(models, (str, Path)) else None
+        self._loaded: OrderedDict[str, SamplingModel] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # -- what there is ------------------------------------------------------------------------------
+    def model_dirs(self) -> dict[str, Path]:
+        if self._fixed is not None:
+            return dict(self._fixed)
+        assert self._root is not None
+        if (self._root / MANIFEST).is_file():
+            return {self._root.name: self._root}
+        try:
+            subdirs = sorted(p for p in self._root.iterdir() if (p / MANIFEST).is_file())
+        except OSError:
+            return {}
+        return {p.name: p for p in subdirs}
+
+    def models(self) -> list[str]:
+        return sorted(self.model_dirs())
+
+    def loaded(self) -> list[str]:
+        with self._lock:
+            return list(self._loaded)
+
+    # -- memory -------------------------------------------------------------------------------------
+    def load(self, name: str, progress: ProgressFn) -> None:
+        directory = self._dir(name)
+        progress(Progress("load", 0, 1))
+        model = _load_model_dir(directory, self.config.device)
+        with self._lock:
+            self._loaded.pop(name, None)
+            while len(self._loaded) >= self.config.max_loaded:
+                self._loaded.popitem(last=False)
+            self._loaded[name] = model
+        progress(Progress("load", 1, 1))
+
+    def unload(self, name: str) -> None:
+        with self._lock:
+            self._loaded.pop(name, None)
+
+    # -- jobs ---------------------------------------------------------------------------------------
+    def run(self, spec: JobSpec, events: RunEvents, cancel: CancelToken) -> Sequence[Take]:
+        cancel.raise_if_cancelled()
+        _check_supported(spec)
+        with self._lock:
+            model = self._loaded.get(spec.model)
+            if model is not None:
+                self._loaded.move_to_end(spec.model)
+        if model is None:  # the engine loads first; a direct caller may not have
+            self.load(spec.model, events.progress)
+            model = self._loaded[spec.model]
+        if spec.kind is JobKind.PRIME:
+            return [encode_region(model, spec, self._encode_chunk(model), events.progress, cancel)]
+        params = self.params_for(spec)
+        plan = plan_job(model, spec.model, spec, self._ids_dir(spec.model), self.config.strict_labels, events.progress)
+        for level in plan.levels:  # per-level values must fit the model before any sampling starts
+            params.temperature_at(level, model.geometry.n_levels)
+        cancel.raise_if_cancelled()
+        return render(model, plan, params, events, cancel)
+
+    def params_for(self, spec: JobSpec) -> SamplingParams:
+        """Sampling settings of one job: the spec's seeds and per-level temperatures, the backend's precision."""
+        seeds = spec.seeds or tuple(range(spec.candidates))
+        return SamplingParams(
+            temperature=spec.temperatures or (0.99,), n_candidates=spec.candidates, seeds=seeds,
+            max_batch_size=self.config.max_batch_size, chunk_size=self.config.chunk_size,
+            precision=self.config.precision,
+        )  # fmt: skip
+
+    def _encode_chunk(self, model: SamplingModel) -> int | None:
+        """Samples per encode chunk for prime jobs (None: the VQ-VAE's default)."""
+        if self.config.encode_chunk_s == 0.0:
+            return None
+        return max(1, round(self.config.encode_chunk_s * model.vqvae.config.sample_rate))
+
+    def _dir(self, name: str) -> Path:
+        dirs = self.model_dirs()
+        if name not in dirs:
+            raise CheckpointError(f"no model named {name!r}; available: {', '.join(sorted(dirs)) or 'none'}")
+        return dirs[name]
+
+    def _ids_dir(self, name: str) -> Path:
+        own = self._dir(name) / "ids"
+        if own.is_dir() or self.config.ids_dir is None:
+            return own
+        return Path(self.config.ids_dir).expanduser()
+
+
+def _load_model_dir(directory: Path, device: str) -> SamplingModel:
+    """The VQ-VAE and every prior of ``directory``; a directory without priors gives a model that can only encode."""
+    manifest = read_manifest(directory)
+    if any(entry.kind == PRIOR_KIND for entry in manifest.components):
+        return load_sampling_model(directory, device)
+    return SamplingModel(load_vqvae(directory).to(device).eval(), {}, model_identity(directory))
+
+
+def _check_supported(spec: JobSpec) -> None:
+    """Inputs this backend's models cannot use are refused rather than silently ignored."""
+    if spec.midi is not None or spec.stems:
+        raise InputError("this model takes no MIDI or stems: send the job without 'midi' and 'stems'")
+    if any(g != 0 for g in spec.guidance):
+        raise InputError("this model has no guidance: send 'guidance' empty (or zeros)")
+
+
+def from_config(tables: Mapping[str, Any]) -> ModelBackend:
+    """Backend factory for ``segue serve``: ``[daemon] models`` (a folder) and the ``[model_backend]`` table."""
+    daemon = tables.get("daemon", {})
+    models = daemon.get("models")
+    if not models:
+        raise ConfigError("no models folder configured: pass 'segue serve --models DIR' or set [daemon] models")
+    root = Path(str(models)).expanduser()
+    if not root.is_dir():
+        raise ConfigError(f"models folder {root} does not exist or is not a folder")
+    return ModelBackend(root, ModelBackendConfig.from_dict(tables.get("model_backend", {})))

@@ -1,1 +1,0 @@
-"""One module per ``segue`` sub-command; see ``bridge.cli``."""

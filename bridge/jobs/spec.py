@@ -1,0 +1,126 @@
+"""``JobSpec``: everything a job needs, checked for structure on construction (re-exported by ``bridge.jobs``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from bridge.jobs.inputs import AudioInput, Length, OutputFormat, ProjectContext
+from bridge.jobs.states import JobKind
+from common.errors import InputError
+
+
+def _tuple(values: Any, cast: Any) -> tuple:
+    return tuple(cast(v) for v in (values or ()))
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Everything a job needs. ``temperatures`` and ``guidance`` are indexed by level (0 = bottom);
+    empty means the model's defaults. ``seeds`` is empty (daemon picks) or one per candidate."""
+
+    kind: JobKind
+    model: str
+    length: Length
+    project: ProjectContext = field(default_factory=ProjectContext)
+    region: AudioInput | None = None
+    codes: AudioInput | None = None
+    artist: str = ""
+    genre: str = ""
+    lyrics: str = ""
+    midi: AudioInput | None = None
+    stems: tuple[AudioInput, ...] = ()
+    candidates: int = 1
+    seeds: tuple[int, ...] = ()
+    temperatures: tuple[float, ...] = ()
+    guidance: tuple[float, ...] = ()
+    output: OutputFormat = field(default_factory=OutputFormat)
+    priority: int = 0
+    client: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.model:
+            raise InputError("a job needs a model name")
+        if self.kind in (JobKind.CONTINUE, JobKind.PRIME) and self.region is None:
+            raise InputError(f"a '{self.kind.value}' job needs a region")
+        if self.kind is JobKind.UPSAMPLE and self.codes is None:
+            raise InputError("an 'upsample' job needs codes")
+        if self.candidates < 1:
+            raise InputError(f"candidates must be at least 1 (got {self.candidates})")
+        if self.seeds and len(self.seeds) != self.candidates:
+            raise InputError(f"give one seed per candidate ({self.candidates}) or none (got {len(self.seeds)})")
+        if any(not t > 0 for t in self.temperatures):
+            raise InputError("temperatures must be positive")
+        if any(g < 0 for g in self.guidance):
+            raise InputError("guidance scales must be >= 0")
+
+    def check_seeds(self) -> None:
+        """At submit, not in ``__post_init__``: a journal written before this rule must still load."""
+        for seed in self.seeds:  # a torch generator takes a 64-bit seed; bigger ones failed mid-job as 'internal'
+            if not -(1 << 63) <= seed < 1 << 63:
+                raise InputError(f"seed {seed} is out of range: use {-(1 << 63)}..{(1 << 63) - 1}")
+
+    @property
+    def length_s(self) -> float:
+        return self.length.to_seconds(self.project)
+
+    @property
+    def sample_rate(self) -> int:
+        """Sample rate of the rendered files (the project's unless the output format says otherwise)."""
+        return self.output.sample_rate or self.project.sample_rate
+
+    def inputs(self) -> list[AudioInput]:
+        """Every file this job reads, for path checks and spooling."""
+        files = [f for f in (self.region, self.codes, self.midi) if f is not None]
+        return files + list(self.stems)
+
+    def to_dict(self) -> dict[str, Any]:
+        def opt(x: AudioInput | None) -> dict[str, Any] | None:
+            return None if x is None else x.to_dict()
+
+        return {
+            "kind": self.kind.value,
+            "model": self.model,
+            "length": self.length.to_dict(),
+            "project": self.project.to_dict(),
+            "region": opt(self.region),
+            "codes": opt(self.codes),
+            "artist": self.artist,
+            "genre": self.genre,
+            "lyrics": self.lyrics,
+            "midi": opt(self.midi),
+            "stems": [s.to_dict() for s in self.stems],
+            "candidates": self.candidates,
+            "seeds": list(self.seeds),
+            "temperatures": list(self.temperatures),
+            "guidance": list(self.guidance),
+            "output": self.output.to_dict(),
+            "priority": self.priority,
+            "client": self.client,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> JobSpec:
+        def opt(x: dict[str, Any] | None) -> AudioInput | None:
+            return None if x is None else AudioInput.from_dict(x)
+
+        return cls(
+            kind=JobKind(d["kind"]),
+            model=str(d["model"]),
+            length=Length.from_dict(d["length"]),
+            project=ProjectContext.from_dict(d.get("project", {})),
+            region=opt(d.get("region")),
+            codes=opt(d.get("codes")),
+            artist=str(d.get("artist", "")),
+            genre=str(d.get("genre", "")),
+            lyrics=str(d.get("lyrics", "")),
+            midi=opt(d.get("midi")),
+            stems=tuple(AudioInput.from_dict(s) for s in d.get("stems", [])),
+            candidates=int(d.get("candidates", 1)),
+            seeds=_tuple(d.get("seeds"), int),
+            temperatures=_tuple(d.get("temperatures"), float),
+            guidance=_tuple(d.get("guidance"), float),
+            output=OutputFormat.from_dict(d.get("output", {})),
+            priority=int(d.get("priority", 0)),
+            client=str(d.get("client", "")),
+        )

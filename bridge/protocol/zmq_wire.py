@@ -1,0 +1,110 @@
+"""ZeroMQ message framing (bytes in, values out), after Jupyter's messaging layout.
+
+A message is the multipart sequence
+
+    [routing ids...], b"<IDS|MSG>", header, parent_header, metadata, content, buffer, buffer, ...
+
+where header, parent_header, metadata and content are UTF-8 JSON objects and every buffer is raw
+bytes (audio in, rendered files out): audio is never base64. ``header`` holds ``msg_id``,
+``msg_type``, ``session``, ``date`` (ISO 8601 UTC) and ``version`` (the protocol version). Replies put
+``status`` ("ok" | "error") in their content and the request's header in ``parent_header``. Events on
+the PUB socket start with a topic frame ``job.<job_id>`` (or ``daemon``) instead of routing ids.
+There is no HMAC signature frame: remote peers authenticate with CURVE instead.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from bridge.protocol.schema import PROTOCOL_VERSION, ProtocolError
+
+DELIMITER = b"<IDS|MSG>"
+
+
+@dataclass(frozen=True)
+class WireMessage:
+    header: dict[str, Any]
+    parent_header: dict[str, Any]
+    content: dict[str, Any]
+    metadata: dict[str, Any] = field(default_factory=dict)
+    buffers: tuple[bytes, ...] = ()
+
+    @property
+    def msg_type(self) -> str:
+        return str(self.header.get("msg_type", ""))
+
+    @property
+    def msg_id(self) -> str:
+        return str(self.header.get("msg_id", ""))
+
+
+def new_header(msg_type: str, session: str) -> dict[str, Any]:
+    return {
+        "msg_id": uuid.uuid4().hex,
+        "msg_type": msg_type,
+        "session": session,
+        "date": _dt.datetime.now(_dt.UTC).isoformat(),
+        "version": PROTOCOL_VERSION,
+    }
+
+
+def _json(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+def pack(message: WireMessage, prefix: list[bytes] | None = None) -> list[bytes]:
+    """Frames for ``message``, after ``prefix`` (routing ids or a PUB topic)."""
+    frames = list(prefix or [])
+    frames += [DELIMITER, _json(message.header), _json(message.parent_header), _json(message.metadata)]
+    frames.append(_json(message.content))
+    return frames + list(message.buffers)
+
+
+def split_routing(frames: list[bytes]) -> tuple[list[bytes], list[bytes]]:
+    """(routing ids, the rest) of a message received on a ROUTER; no delimiter -> all ids, nothing else."""
+    for i, frame in enumerate(frames):
+        if frame == DELIMITER:
+            return frames[:i], frames[i + 1 :]
+    return frames[:1], []
+
+
+def _obj(frame: bytes, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(frame.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ProtocolError("bad_request", f"{what} frame is not UTF-8 JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ProtocolError("bad_request", f"{what} frame must be a JSON object")
+    return value
+
+
+def unpack(body: list[bytes]) -> WireMessage:
+    """Parse the frames after the delimiter. Raises ``ProtocolError``; ``partial_header`` recovers what
+    it can so the error reply can still name the request."""
+    if len(body) < 4:
+        raise ProtocolError("bad_request", f"a message needs header, parent_header, metadata and content after "
+                                           f"{DELIMITER!r} (got {len(body)} frames)")
+    header = _obj(body[0], "header")
+    for key in ("msg_id", "msg_type"):
+        if not isinstance(header.get(key), str) or not header[key]:
+            raise ProtocolError("bad_request", f"header.{key} must be a non-empty string")
+    return WireMessage(
+        header=header,
+        parent_header=_obj(body[1], "parent_header"),
+        metadata=_obj(body[2], "metadata"),
+        content=_obj(body[3], "content"),
+        buffers=tuple(body[4:]),
+    )
+
+
+def partial_header(body: list[bytes]) -> dict[str, Any]:
+    """The request header if it parses (for error replies), else ``{}``."""
+    try:
+        header = json.loads(body[0].decode("utf-8")) if body else {}
+    except (UnicodeDecodeError, ValueError):
+        return {}
+    return header if isinstance(header, dict) else {}

@@ -1,0 +1,176 @@
+"""OSC front end over UDP: one thread reads datagrams, parses them with python-osc, asks the dispatcher,
+and sends replies; engine events go to every registered reply address.
+
+A client registers with ``/segue/hello`` (``reply_port``, optionally ``reply_host`` which must be the
+sender's own host); until then replies go to the datagram's source. Any other request may carry
+``reply_port`` too (one-shot senders such as ``oscsend`` change source port every time): that reply goes
+to the sender's host at that port. Nothing is dropped silently: a
+datagram that is not OSC, or a message that is not a valid request, gets an error reply (request id
+``""`` when none could be read). The only datagrams not answered come from senders outside
+``osc_allowed_sources`` when the daemon listens beyond loopback (answering them would make the daemon a
+reflector), and ``/segue/reply`` or ``/segue/event`` messages sent to the daemon (answering those could
+loop forever); both are logged. Requests never block: the dispatcher's engine calls return at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+import socket
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from bridge.config import BridgeConfig, is_loopback
+from bridge.dispatcher import Dispatcher, Reply, Request
+from bridge.jobs import JobEvent
+from bridge.protocol import osc_wire
+from bridge.protocol.schema import ProtocolError
+
+log = logging.getLogger("segue.bridge.osc")
+
+Address = tuple[str, int]
+
+
+class OscFrontEnd:
+    def __init__(self, config: BridgeConfig, dispatcher: Dispatcher) -> None:
+        self.config = config
+        self.dispatcher = dispatcher
+        self.address: Address | None = None
+        self._sock: socket.socket | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._clients: OrderedDict[Address, Address] = OrderedDict()  # source -> reply address
+
+    def start(self) -> None:
+        family = socket.AF_INET6 if ":" in self.config.osc_host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        sock.bind((self.config.osc_host, self.config.osc_port))
+        self._sock = sock
+        host, port = sock.getsockname()[:2]
+        self.address = (host, port)
+        self._thread = threading.Thread(target=self._serve, name="osc", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    @property
+    def clients(self) -> list[Address]:
+        with self._lock:
+            return list(dict.fromkeys(self._clients.values()))
+
+    def publish(self, event: JobEvent) -> None:
+        """Send ``event`` to every registered client; safe from any thread."""
+        datagrams = osc_wire.event_datagrams(event.to_dict())
+        for address in self.clients:
+            self._send(datagrams, address)
+
+    # --- loop ---------------------------------------------------------------------------------------
+    def _serve(self) -> None:
+        assert self._sock is not None
+        sock = self._sock
+        while not self._stop.is_set():
+            readable, _, _ = select.select([sock], [], [], 0.1)
+            if not readable:
+                continue
+            try:
+                data, source = sock.recvfrom(65535)
+            except OSError as exc:  # e.g. ICMP port unreachable from an earlier send
+                log.debug("osc receive failed: %s", exc)
+                continue
+            source = (source[0], source[1])
+            if not self._allowed(source[0]):
+                log.warning("osc datagram from %s refused: not in bridge.osc_allowed_sources", source[0])
+                continue
+            try:
+                self._datagram(data, source)
+            except Exception:  # a bug must not stop the front end
+                log.exception("osc datagram from %s failed", source)
+                self._reply(source, "", Reply.error("unknown", "internal", "internal error; see the daemon log"))
+
+    def _allowed(self, host: str) -> bool:
+        if is_loopback(self.config.osc_host):
+            return True
+        return host in self.config.osc_allowed_sources or is_loopback(host)
+
+    def _datagram(self, data: bytes, source: Address) -> None:
+        try:
+            messages = osc_wire.parse_packet(data)
+        except ProtocolError as exc:
+            self._reply(source, "", Reply.error("unknown", exc.code, exc.message))
+            return
+        if not messages:
+            self._reply(source, "", Reply.error("unknown", "bad_request", "the OSC bundle holds no message"))
+        for message in messages:
+            if message.address in (osc_wire.REPLY, osc_wire.EVENT):
+                # a reply or event sent back to us (a client that registered the daemon's own port, or two
+                # daemons pointed at each other): answering it would start an endless ping-pong
+                log.warning("osc %s from %s ignored: replies and events are not requests", message.address, source)
+                continue
+            try:
+                req_id, msg_type, content = osc_wire.request_from(message)
+            except ProtocolError as exc:
+                first = message.params[0] if message.params else ""
+                req_id = first if isinstance(first, (str, int)) and not isinstance(first, bool) else ""
+                self._reply(source, req_id, Reply.error(message.address.rsplit("/", 1)[-1][:64], exc.code, exc.message))
+                continue
+            reply_to = source
+            if msg_type != "hello" and "reply_port" in content:  # one-shot senders (oscsend) name a port
+                port = content.pop("reply_port")
+                if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+                    self._reply(source, req_id, Reply.error(msg_type, "bad_request", "reply_port must be 1..65535"))
+                    continue
+                reply_to = (source[0], port)
+            request = Request(msg_type, content, (), peer=f"{source[0]}:{source[1]}", transport="osc")
+            if msg_type == "hello":
+                error = self._register_check(source, content)
+                if error is not None:
+                    self._reply(source, req_id, error)
+                    continue
+            reply = self.dispatcher.handle(request)
+            if msg_type == "hello" and reply.status == "ok":
+                self._register(source, content)
+            self._reply(source, req_id, reply, reply_to)
+
+    def _register_check(self, source: Address, content: dict[str, Any]) -> Reply | None:
+        host = content.get("reply_host", source[0])
+        if host != source[0] and not (is_loopback(str(host)) and is_loopback(source[0])):
+            return Reply.error("hello", "not_allowed", f"reply_host {host!r} must be the sender's own address {source[0]}")
+        if self.address is not None and content.get("reply_port") == self.address[1]:
+            return Reply.error("hello", "not_allowed", f"reply_port {self.address[1]} is the daemon's own port")
+        return None
+
+    def _register(self, source: Address, content: dict[str, Any]) -> None:
+        host = str(content.get("reply_host", source[0]))
+        port = content.get("reply_port", source[1])
+        with self._lock:
+            self._clients.pop(source, None)
+            self._clients[source] = (host, int(port))
+            while len(self._clients) > self.config.max_osc_clients:
+                self._clients.popitem(last=False)
+
+    def _reply(self, source: Address, req_id: str | int, reply: Reply, reply_to: Address | None = None) -> None:
+        with self._lock:
+            address = self._clients.get(source, source) if reply_to in (None, source) else reply_to
+        msg_type = reply.msg_type[: -len("_reply")] if reply.msg_type.endswith("_reply") else reply.msg_type
+        self._send(osc_wire.reply_datagrams(req_id, msg_type, reply.status, reply.content), address)
+        if reply.shutdown:
+            log.info("shutdown requested over OSC by %s", source)
+
+    def _send(self, datagrams: list[bytes], address: Address) -> None:
+        sock = self._sock
+        if sock is None:
+            return
+        for datagram in datagrams:
+            try:
+                sock.sendto(datagram, address)
+            except OSError as exc:
+                log.debug("osc send to %s failed: %s", address, exc)

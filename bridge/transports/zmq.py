@@ -1,0 +1,202 @@
+"""ZeroMQ front end: a request ROUTER, a control ROUTER, an event PUB, libzmq heartbeats, optional CURVE.
+
+Two threads, each with its own ``zmq.Poller`` loop and its own sockets (ZeroMQ sockets are not shared
+between threads):
+
+- ``zmq-requests`` serves the request ROUTER (every request type);
+- ``zmq-control`` serves the control ROUTER (hello, status, cancel, list_jobs, shutdown), forwards
+  engine events from an inproc PULL to the PUB and publishes a ``heartbeat`` event every
+  ``heartbeat_ivl_ms``. A slow request (an inline fetch_result reading files) never delays a cancel.
+
+Engine events arrive on the engine's thread through ``publish``, which pushes them onto the inproc
+PUSH under a lock. Every frame and the whole message are size-checked (``zmq.MAXMSGSIZE`` drops
+oversize frames inside libzmq; the loop answers ``too_large`` for oversize messages it sees).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from typing import Any
+
+import zmq
+
+from bridge.config import BridgeConfig
+from bridge.dispatcher import Dispatcher, Reply, Request
+from bridge.jobs import JobEvent
+from bridge.protocol.schema import PROTOCOL_VERSION, ProtocolError
+from bridge.protocol.zmq_wire import WireMessage, new_header, pack, partial_header, split_routing, unpack
+from bridge.security import make_curve_server, start_authenticator
+
+log = logging.getLogger("segue.bridge.zmq")
+
+
+class ZmqFrontEnd:
+    def __init__(self, config: BridgeConfig, dispatcher: Dispatcher, context: zmq.Context | None = None) -> None:
+        self.config = config
+        self.dispatcher = dispatcher
+        self._own_context = context is None  # its own context, so each daemon has its own ZAP handler
+        self.context = context or zmq.Context()
+        self.session = uuid.uuid4().hex
+        self.addresses: dict[str, str] = {}
+        self._stop = threading.Event()
+        self._push_lock = threading.Lock()
+        self._inproc = f"inproc://segue-events-{self.session}"
+        self._threads: list[threading.Thread] = []
+        self._auth: Any = None
+        self._sockets: dict[str, zmq.Socket] = {}
+        self._push: zmq.Socket | None = None
+
+    # --- life cycle ---------------------------------------------------------------------------------
+    def start(self) -> None:
+        cfg = self.config
+        if cfg.keys_dir:
+            self._auth = start_authenticator(self.context, cfg.keys_dir)
+        for name, kind, port in (
+            ("request", zmq.ROUTER, cfg.request_port),
+            ("control", zmq.ROUTER, cfg.control_port),
+            ("events", zmq.PUB, cfg.events_port),
+        ):
+            sock = self.context.socket(kind)
+            sock.linger = 0
+            sock.maxmsgsize = cfg.max_message_bytes
+            sock.setsockopt(zmq.HEARTBEAT_IVL, cfg.heartbeat_ivl_ms)
+            sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, cfg.heartbeat_timeout_ms)
+            sock.setsockopt(zmq.HEARTBEAT_TTL, cfg.heartbeat_timeout_ms)
+            if kind == zmq.PUB:
+                sock.sndhwm = 10_000
+            if cfg.keys_dir:
+                make_curve_server(sock, cfg.keys_dir)
+            try:
+                if port == 0:
+                    bound = sock.bind_to_random_port(f"tcp://{cfg.host}")
+                else:
+                    sock.bind(f"tcp://{cfg.host}:{port}")
+                    bound = port
+            except zmq.ZMQError:
+                sock.close(0)  # left open, it made stop()'s context.term() wait forever (port in use: a hang)
+                raise
+            self.addresses[name] = f"tcp://{cfg.host}:{bound}"
+            self._sockets[name] = sock
+        pull = self.context.socket(zmq.PULL)
+        pull.bind(self._inproc)
+        self._sockets["pull"] = pull
+        self._push = self.context.socket(zmq.PUSH)
+        self._push.linger = 0
+        self._push.sndhwm = 100_000
+        self._push.connect(self._inproc)
+        self._threads = [
+            threading.Thread(target=self._serve_requests, name="zmq-requests", daemon=True),
+            threading.Thread(target=self._serve_control, name="zmq-control", daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout)
+        with self._push_lock:
+            if self._push is not None:
+                self._push.close(0)
+                self._push = None
+        for sock in self._sockets.values():
+            sock.close(0)
+        self._sockets.clear()
+        if self._auth is not None:
+            self._auth.stop()
+            self._auth = None
+        if self._own_context:
+            self.context.term()
+
+    def publish(self, event: JobEvent) -> None:
+        """Queue ``event`` for the PUB socket; safe from any thread."""
+        self._publish_raw(f"job.{event.job_id}" if event.job_id else "daemon", event.to_dict())
+
+    def _publish_raw(self, topic: str, content: dict[str, Any]) -> None:
+        frames = [topic.encode("utf-8"), json.dumps(content, allow_nan=False).encode("utf-8")]
+        with self._push_lock:
+            if self._push is None:
+                return
+            try:  # never block the engine's event thread: a dropped event is still in the journal
+                self._push.send_multipart(frames, zmq.NOBLOCK)
+            except zmq.Again:
+                log.warning("event queue to the PUB socket is full; event %s dropped", content.get("seq"))
+
+    # --- loops --------------------------------------------------------------------------------------
+    def _serve_requests(self) -> None:
+        sock = self._sockets["request"]
+        poller = zmq.Poller()
+        poller.register(sock, zmq.POLLIN)
+        while not self._stop.is_set():
+            if poller.poll(100):
+                self._answer(sock, control=False)
+
+    def _serve_control(self) -> None:
+        control, pull, pub = self._sockets["control"], self._sockets["pull"], self._sockets["events"]
+        poller = zmq.Poller()
+        poller.register(control, zmq.POLLIN)
+        poller.register(pull, zmq.POLLIN)
+        next_beat = time.monotonic()
+        while not self._stop.is_set():
+            ready = dict(poller.poll(50))
+            if control in ready:
+                self._answer(control, control=True)
+            while pull in ready and pull.poll(0):
+                topic, content = pull.recv_multipart()
+                pub.send_multipart(pack(self._event_message(json.loads(content)), [topic]))
+            if time.monotonic() >= next_beat:
+                next_beat = time.monotonic() + self.config.heartbeat_ivl_ms / 1000
+                pub.send_multipart(pack(self._event_message(self._heartbeat()), [b"daemon"]))
+
+    def _heartbeat(self) -> dict[str, Any]:
+        return {"seq": 0, "job_id": "", "type": "heartbeat", "time": time.time(), "data": {}}
+
+    def _event_message(self, content: dict[str, Any]) -> WireMessage:
+        return WireMessage(new_header("event", self.session), {}, content)
+
+    def _answer(self, sock: zmq.Socket, control: bool) -> None:
+        try:
+            frames = sock.recv_multipart()
+        except zmq.ZMQError as exc:  # e.g. a peer vanished mid-message
+            log.warning("zmq receive failed: %s", exc)
+            return
+        ids, body = split_routing(frames)
+        reply = self._reply_for(body, control)
+        parent = partial_header(body)
+        message = WireMessage(
+            new_header(reply.msg_type, self.session), parent, {"status": reply.status, **reply.content},
+            buffers=reply.buffers,
+        )
+        try:
+            sock.send_multipart(pack(message, ids))
+        except zmq.ZMQError as exc:
+            log.warning("zmq reply to a vanished peer dropped: %s", exc)
+
+    def _reply_for(self, body: list[bytes], control: bool) -> Reply:
+        total = sum(len(f) for f in body)
+        if total > self.config.max_message_bytes:
+            return Reply.error("unknown", "too_large",
+                               f"message has {total} bytes; the limit is {self.config.max_message_bytes}")
+        try:
+            msg = unpack(body)
+        except ProtocolError as exc:
+            name = partial_header(body).get("msg_type")
+            return Reply.error(name if isinstance(name, str) and len(name) < 64 else "unknown", exc.code, exc.message)
+        version = msg.header.get("version", PROTOCOL_VERSION)
+        if msg.msg_type != "hello" and isinstance(version, str) and version.split(".")[0] != PROTOCOL_VERSION.split(".")[0]:
+            return Reply.error(msg.msg_type, "version_mismatch",
+                               f"header.version {version!r} does not match the daemon's protocol {PROTOCOL_VERSION}")
+        session = msg.header.get("session")
+        request = Request(
+            msg_type=msg.msg_type,
+            content=msg.content,
+            buffers=msg.buffers,
+            peer=session if isinstance(session, str) and session else "zmq-anonymous",
+            transport="zmq",
+            control=control,
+        )
+        return self.dispatcher.handle(request)

@@ -1,0 +1,137 @@
+"""Translation between ``PriorConfig`` fields and OpenAI Jukebox's hyper-parameter names (``hparams.py``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from common.errors import ConfigError
+
+if TYPE_CHECKING:
+    from model.prior.prior_config import PriorConfig
+
+# our field -> Jukebox hps name, for fields whose meaning is identical
+_SAME_MEANING = {
+    "level": "level",
+    "n_ctx": "n_ctx",
+    "width": "prior_width",
+    "depth": "prior_depth",
+    "heads": "heads",
+    "attn_order": "attn_order",
+    "blocks": "blocks",
+    "init_scale": "init_scale",
+    "m_attn": "m_attn",
+    "m_mlp": "m_mlp",
+    "n_bins": "l_bins",
+    "merged_decoder": "merged_decoder",
+    "fp16_params": "fp16_params",
+    "labels": "labels",
+    "labels_v3": "labels_v3",
+    "y_bins": "y_bins",
+    "t_bins": "t_bins",
+    "max_bow_genre_size": "max_bow_genre_size",
+    "min_duration": "min_duration",
+    "max_duration": "max_duration",
+    "sample_rate": "sr",
+    "n_tokens": "n_tokens",
+    "n_vocab": "n_vocab",
+    "prime_loss_fraction": "prime_loss_fraction",
+    "prime_width": "prime_width",
+    "prime_depth": "prime_depth",
+    "prime_heads": "prime_heads",
+    "prime_attn_order": "prime_attn_order",
+    "prime_blocks": "prime_blocks",
+    "prime_init_scale": "prime_init_scale",
+    "prime_m_attn": "prime_m_attn",
+    "prime_m_mlp": "prime_m_mlp",
+    "alignment_layer": "alignment_layer",
+    "alignment_head": "alignment_head",
+    "cond_width": "cond_width",
+    "cond_depth": "cond_depth",
+    "cond_m_conv": "cond_m_conv",
+    "cond_dilation_growth_rate": "cond_dilation_growth_rate",
+    "cond_dilation_cycle": "cond_dilation_cycle",
+    "cond_res_scale": "cond_res_scale",
+}
+_VQVAE_NAMES = {"downs_t": "downs_t", "strides_t": "strides_t", "n_bins": "l_bins", "sample_rate": "sr"}
+# Jukebox hps whose None means "unset" (their DEFAULTS); None is meaningful only for these of ours:
+_NONE_IS_VALUE = {"alignment_layer", "alignment_head", "cond_dilation_cycle"}
+# Jukebox hps that must be off for our priors (we do not implement them)
+_MUST_BE_OFF = ("spread", "zero_out", "res_scale", "pos_init", "attn_dropout", "resid_dropout", "emb_dropout")
+
+
+def config_kwargs_from_hps(hps: Mapping[str, Any], vqvae_hps: Mapping[str, Any]) -> dict[str, Any]:
+    """Keyword arguments of ``PriorConfig`` from Jukebox ``hps`` (+ VQ-VAE ``vqvae_hps``)."""
+    if not isinstance(hps, Mapping) or not isinstance(vqvae_hps, Mapping):
+        raise ConfigError("Jukebox hyper-parameters must be mappings of name -> value")
+    for name in _MUST_BE_OFF:
+        if hps.get(name) not in (None, 0, 0.0, False):
+            raise ConfigError(f"Jukebox hps {name}={hps[name]!r} is not supported (allowed: off/0)")
+    kwargs: dict[str, Any] = {}
+    for ours, theirs in _SAME_MEANING.items():
+        if theirs in hps and (hps[theirs] is not None or ours in _NONE_IS_VALUE):
+            kwargs[ours] = hps[theirs]
+    for ours, theirs in _VQVAE_NAMES.items():  # the VQ-VAE's geometry and codebook win over the prior's copies
+        if vqvae_hps.get(theirs) is not None:
+            kwargs[ours] = vqvae_hps[theirs]
+    if hps.get("t_ranges") is not None:  # released top priors: total-length range in samples
+        kwargs.update(_durations_from_t_ranges(hps["t_ranges"], kwargs.get("sample_rate", 44100)))
+    if kwargs.get("n_vocab") == 0 and not hps.get("use_tokens"):  # Jukebox's data default; unused without lyrics
+        del kwargs["n_vocab"]
+    if "cond_res_scale" in kwargs:
+        kwargs["cond_res_scale"] = bool(kwargs["cond_res_scale"])
+    if "n_ctx" not in kwargs and "sample_length" in hps:
+        kwargs["n_ctx"] = _n_ctx_from_sample_length(hps, kwargs)
+    if hps.get("single_enc_dec"):
+        kwargs["lyrics"] = "merged"
+    elif hps.get("use_tokens") and hps.get("n_tokens", 0) > 0:
+        kwargs["lyrics"] = "separate"
+    else:
+        kwargs["lyrics"] = "none"
+        kwargs["n_tokens"] = 0
+    if not kwargs.get("labels", True) and not isinstance(kwargs.get("y_bins", ()), (list, tuple)):
+        kwargs.pop("y_bins", None)  # Jukebox's unset default 0; unused without labels
+    for name in ("downs_t", "strides_t", "y_bins"):
+        if name in kwargs:
+            if not isinstance(kwargs[name], (list, tuple)):
+                raise ConfigError(f"Jukebox hps {name} must be a list of integers, got {kwargs[name]!r}")
+            kwargs[name] = tuple(kwargs[name])
+    return kwargs
+
+
+def _durations_from_t_ranges(t_ranges: Any, sr: int) -> dict[str, float]:
+    try:
+        (lo, hi), _, _ = t_ranges
+        return {"min_duration": round(float(lo) / sr, 6), "max_duration": round(float(hi) / sr, 6)}
+    except (TypeError, ValueError):
+        raise ConfigError(f"Jukebox hps t_ranges must be ((min, max), (0, max), (0, 1)) in samples, got {t_ranges!r}") from None
+
+
+def _n_ctx_from_sample_length(hps: Mapping[str, Any], kwargs: Mapping[str, Any]) -> int:
+    from model.prior.prior_config import PriorConfig
+
+    defaults = {f.name: f.default for f in dataclasses.fields(PriorConfig)}
+    downs, strides = kwargs.get("downs_t", defaults["downs_t"]), kwargs.get("strides_t", defaults["strides_t"])
+    level = kwargs.get("level", 0)
+    hop = 1
+    for s, d in list(zip(strides, downs))[: level + 1]:
+        hop *= s**d
+    return int(hps["sample_length"]) // hop
+
+
+def hps_from_config(c: PriorConfig) -> dict[str, Any]:
+    """Jukebox hps of ``c``; includes the VQ-VAE names (levels, downs_t, strides_t) too."""
+    hps: dict[str, Any] = {theirs: getattr(c, ours) for ours, theirs in _SAME_MEANING.items()}
+    hps["y_bins"] = tuple(c.y_bins)
+    hps["use_tokens"] = c.lyrics != "none"
+    hps["single_enc_dec"] = c.lyrics == "merged"
+    hps["levels"] = c.levels
+    if c.time_signal:
+        lo, hi = c.min_duration * c.sample_rate, c.max_duration * c.sample_rate
+        hps["t_ranges"] = ((lo, hi), (0.0, hi), (0.0, 1.0))
+    hps["downs_t"] = tuple(c.downs_t)
+    hps["strides_t"] = tuple(c.strides_t)
+    for name in _MUST_BE_OFF:
+        hps[name] = None if name == "spread" else (0.0 if name.endswith("dropout") else False)
+    return hps

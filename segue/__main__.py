@@ -1,0 +1,5 @@
+import sys
+
+from segue.cli import main
+
+sys.exit(main())

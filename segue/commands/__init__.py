@@ -1,0 +1,1 @@
+"""One module per ``segue`` sub-command; see ``segue.cli``."""

@@ -1,0 +1,136 @@
+"""``segue serve``: run the daemon until Ctrl-C, SIGTERM or a ``shutdown`` request."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import errno
+import importlib
+import logging
+from pathlib import Path
+from typing import Any
+
+from bridge.config import BridgeConfig, load_config_file
+from common.errors import ConfigError
+
+NAME = "serve"
+MODEL_BACKEND = "bridge.backend.models:from_config"  # the real backend, used when a models folder is given
+HELP = "run the segue daemon (ZeroMQ + OSC front ends, job engine)"
+DESCRIPTION = (
+    "Run the segue daemon. Options come from --config FILE ([bridge], [engine] and [daemon] tables) and "
+    "are overridden by flags. Binds 127.0.0.1 unless told otherwise; see docs/daemon.md."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="a segue TOML file")
+    parser.add_argument("--host", help="ZeroMQ bind address (non-loopback needs --keys-dir)")
+    parser.add_argument("--request-port", type=int)
+    parser.add_argument("--control-port", type=int)
+    parser.add_argument("--events-port", type=int)
+    parser.add_argument("--osc-host", help="OSC bind address (non-loopback needs --osc-allow)")
+    parser.add_argument("--osc-port", type=int)
+    parser.add_argument("--osc-allow", action="append", metavar="IP", help="an address allowed to send OSC")
+    parser.add_argument("--root", action="append", metavar="DIR", help="a directory clients may read inputs from")
+    parser.add_argument("--keys-dir", help="CURVE keys directory (see 'segue keys issue')")
+    parser.add_argument("--no-osc", action="store_true", help="do not start the OSC front end")
+    parser.add_argument("--no-zmq", action="store_true", help="do not start the ZeroMQ front end")
+    parser.add_argument("--state-dir", help="journal and render store (default ~/.segue)")
+    parser.add_argument("--backend", help="the model backend factory, 'module:function' (or [daemon] backend)")
+    parser.add_argument("--models", metavar="DIR", help="serve the model directories in DIR (or [daemon] models)")
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for flag, name in (("host", "host"), ("request_port", "request_port"), ("control_port", "control_port"),
+                       ("events_port", "events_port"), ("osc_host", "osc_host"), ("osc_port", "osc_port"),
+                       ("keys_dir", "keys_dir")):
+        if getattr(args, flag) is not None:
+            out[name] = getattr(args, flag)
+    if args.root:
+        out["roots"] = tuple(str(Path(r).expanduser().resolve()) for r in args.root)
+    if args.osc_allow:
+        out["osc_allowed_sources"] = tuple(args.osc_allow)
+    if args.no_osc:
+        out["enable_osc"] = False
+    if args.no_zmq:
+        out["enable_zmq"] = False
+    return out
+
+
+def load_backend(spec: str, tables: dict[str, Any]) -> Any:
+    """Call the factory named ``module:function`` with the config file's tables."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise ConfigError(f"backend {spec!r} must look like 'package.module:function'")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"backend {spec!r} cannot be loaded: {exc}") from None
+    return factory(tables)
+
+
+def run(args: argparse.Namespace) -> int:
+    import zmq
+
+    from bridge.engine.engine import EngineConfig, JobEngine
+    from bridge.server import Server
+    from bridge.state.journal import Journal
+    from bridge.state.lock import hold_state_dir
+    from bridge.state.store import RenderStore
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    config, tables = load_config_file(args.config) if args.config else (BridgeConfig(), {})
+    config = BridgeConfig.from_dict({**config.to_dict(), **_overrides(args)})
+    for root in config.roots:  # a mistyped root would only show later, as every path being refused
+        if not Path(root).expanduser().is_dir():
+            raise ConfigError(f"input root {root} is not an existing folder (--root or [bridge] roots)")
+    daemon = tables.get("daemon", {})
+    if args.models:
+        daemon = {**daemon, "models": args.models}
+        tables = {**tables, "daemon": daemon}
+    backend_spec = args.backend or daemon.get("backend") or (MODEL_BACKEND if daemon.get("models") else None)
+    if not backend_spec:
+        raise ConfigError("no model backend configured: pass --models DIR (or --backend module:function) or set "
+                          "[daemon] models (or backend)")
+    state = Path(args.state_dir or daemon.get("state_dir", "~/.segue")).expanduser()
+    try:
+        engine_config = EngineConfig(**tables.get("engine", {}))
+    except TypeError as exc:
+        names = [f.name for f in dataclasses.fields(EngineConfig)]
+        raise ConfigError(f"[engine]: {exc}; known options: {names}") from None
+    with hold_state_dir(state):  # before the engine: its start-up recovery rewrites the journal and store
+        engine = JobEngine(load_backend(backend_spec, tables), Journal(state / "journal.sqlite3"),
+                           RenderStore(state / "store"), engine_config)
+        server = Server(config, engine)
+        try:
+            server.run(ready=lambda s: _print_addresses(s, config, state))
+        except (zmq.ZMQError, OSError) as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            raise ConfigError(f"cannot listen: {_address_of(exc, config)} is already in use (another segue serve? "
+                              "choose other ports with --request-port/--control-port/--events-port/--osc-port, 0 = any free)") from None
+    return 0
+
+
+def _address_of(exc: BaseException, config: BridgeConfig) -> str:
+    """The address a failed bind named: pyzmq says it in the message; for OSC (UDP) it is the OSC port."""
+    text = str(exc)
+    if "addr='" in text:
+        return text.split("addr='", 1)[1].split("'", 1)[0]
+    return f"udp://{config.osc_host}:{config.osc_port}"
+
+
+def _print_addresses(server: Any, config: BridgeConfig, state: Path) -> None:
+    print("segue daemon listening:")
+    for name, address in server.addresses.items():
+        print(f"  {name:<12} {address}")
+    print(f"  roots        {', '.join(config.roots) or '(none: clients cannot name input paths)'}")
+    if config.keys_dir:
+        keys = Path(config.keys_dir)
+        clients = sorted(p.stem for p in (keys / "clients").glob("*.key"))
+        print(f"  CURVE keys   {keys / 'server.key'} (public); clients: {', '.join(clients) or 'none'}")
+    else:
+        print("  CURVE keys   off (loopback only)")
+    print(f"  state        {state}")
+    print("Ctrl-C or SIGTERM stops it gracefully.", flush=True)

@@ -1,0 +1,44 @@
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from model.codes import CodesMeta, save_codes
+from model.prior import presets
+from model.sampling.jukebox import JukeboxLevel
+from model.sampling.nll import code_nll
+from segue.cli import main
+from tests.model.sampling.tiny import build, tiny_labels, tiny_model_dir
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():  # type: ignore[no-untyped-def]
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_eval_nll_prints_bits_and_saves_per_token(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = tiny_model_dir(tmp_path / "model")
+    g = torch.Generator().manual_seed(0)
+    codes = [torch.randint(0, 64, (1, n), generator=g) for n in (256, 64, 16)]
+    path = tmp_path / "c.npz"
+    save_codes(path, codes, CodesMeta(44100, (8, 32, 128), 64, "tiny@x", 2048))
+    out = tmp_path / "bits.npy"
+    args = ["eval", "nll", str(path), "--model", str(model), "--artist", "ada", "--genre", "jazz"]
+    assert main([*args, "--level", "1", "--per-token", str(out)]) == 0
+    text = capsys.readouterr().out
+    bits = np.load(out)
+    assert bits.shape == (1, 64)
+    assert f"{bits.mean():.4f} bits per token" in text
+    # the same number from the Python API
+    config = presets.tiny_upsampler(1)
+    expect = code_nll(JukeboxLevel(build(config, seed=1)), codes[1], tiny_labels({1: config})[1], codes[2])
+    assert math.isclose(float(bits.mean()), expect.bits_per_token, rel_tol=1e-5)
+    assert main([*args, "--level", "2", "--total-length", "1.5"]) == 0
+    assert "level 2:" in capsys.readouterr().out
+    assert main([*args, "--level", "3"]) == 2
+    assert "levels [0, 1, 2]" in capsys.readouterr().err
