@@ -1,11 +1,11 @@
-"""``segue serve``: run the daemon until Ctrl-C, SIGTERM or a ``shutdown`` request."""
+"""``segue serve``: run the daemon until Ctrl-C, SIGTERM or a ``shutdown`` request.
+
+Flags become settings here; the daemon is wired in ``segue.daemon`` (its composition root)."""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import errno
-import importlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,6 @@ from bridge.config import BridgeConfig, load_config_file
 from common.errors import ConfigError
 
 NAME = "serve"
-MODEL_BACKEND = "bridge.backend.models:from_config"  # the real backend, used when a models folder is given
 HELP = "run the segue daemon (ZeroMQ + OSC front ends, job engine)"
 DESCRIPTION = (
     "Run the segue daemon. Options come from --config FILE ([bridge], [engine] and [daemon] tables) and "
@@ -58,57 +57,22 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def load_backend(spec: str, tables: dict[str, Any]) -> Any:
-    """Call the factory named ``module:function`` with the config file's tables."""
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        raise ConfigError(f"backend {spec!r} must look like 'package.module:function'")
-    try:
-        factory = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"backend {spec!r} cannot be loaded: {exc}") from None
-    return factory(tables)
-
-
 def run(args: argparse.Namespace) -> int:
     import zmq
 
-    from bridge.engine.engine import EngineConfig, JobEngine
-    from bridge.server import Server
-    from bridge.state.journal import Journal
-    from bridge.state.lock import hold_state_dir
-    from bridge.state.store import RenderStore
+    from segue.daemon import daemon_settings, open_daemon
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    config, tables = load_config_file(args.config) if args.config else (BridgeConfig(), {})
-    config = BridgeConfig.from_dict({**config.to_dict(), **_overrides(args)})
-    for root in config.roots:  # a mistyped root would only show later, as every path being refused
-        if not Path(root).expanduser().is_dir():
-            raise ConfigError(f"input root {root} is not an existing folder (--root or [bridge] roots)")
-    daemon = tables.get("daemon", {})
-    if args.models:
-        daemon = {**daemon, "models": args.models}
-        tables = {**tables, "daemon": daemon}
-    backend_spec = args.backend or daemon.get("backend") or (MODEL_BACKEND if daemon.get("models") else None)
-    if not backend_spec:
-        raise ConfigError("no model backend configured: pass --models DIR (or --backend module:function) or set "
-                          "[daemon] models (or backend)")
-    state = Path(args.state_dir or daemon.get("state_dir", "~/.segue")).expanduser()
-    try:
-        engine_config = EngineConfig(**tables.get("engine", {}))
-    except TypeError as exc:
-        names = [f.name for f in dataclasses.fields(EngineConfig)]
-        raise ConfigError(f"[engine]: {exc}; known options: {names}") from None
-    with hold_state_dir(state):  # before the engine: its start-up recovery rewrites the journal and store
-        engine = JobEngine(load_backend(backend_spec, tables), Journal(state / "journal.sqlite3"),
-                           RenderStore(state / "store"), engine_config)
-        server = Server(config, engine)
+    bridge, tables = load_config_file(args.config) if args.config else (BridgeConfig(), {})
+    settings = daemon_settings(bridge, tables, _overrides(args), backend=args.backend, models=args.models,
+                               state_dir=args.state_dir)
+    with open_daemon(settings) as server:
         try:
-            server.run(ready=lambda s: _print_addresses(s, config, state))
+            server.run(ready=lambda s: _print_addresses(s, settings.bridge, settings.state_dir))
         except (zmq.ZMQError, OSError) as exc:
             if exc.errno != errno.EADDRINUSE:
                 raise
-            raise ConfigError(f"cannot listen: {_address_of(exc, config)} is already in use (another segue serve? "
+            raise ConfigError(f"cannot listen: {_address_of(exc, settings.bridge)} is already in use (another segue serve? "
                               "choose other ports with --request-port/--control-port/--events-port/--osc-port, 0 = any free)") from None
     return 0
 
