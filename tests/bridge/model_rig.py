@@ -14,7 +14,7 @@ import soundfile as sf
 from bridge.engine.backend import Candidate, Take
 from bridge.jobs import AudioInput, JobKind, JobSpec, Length, ProjectContext
 from common.progress import Progress
-from tests.model.sampling.tiny import SR, tiny_model_dir, tiny_vqvae
+from tests.helpers.factories import SR, build, tiny_model_dir, tiny_vqvae
 
 
 def make_models(root: Path) -> Path:
@@ -25,7 +25,6 @@ def make_models(root: Path) -> Path:
     from model.checkpoint.model_dir import save_component
     from model.prior import presets
     from model.sampling.loading import save_prior
-    from tests.model.sampling.tiny import build
 
     tiny_model_dir(root / "tiny")
     plain = (replace(presets.tiny_prior(), labels=False), replace(presets.tiny_upsampler(1), labels=False))

@@ -6,13 +6,13 @@ import soundfile as sf
 
 from model.assets import demo_clip_path, demo_model_dir
 from model.checkpoint.model_dir import save_component
-from model.vqvae import VQVAE, VQVAEConfig
+from model.vqvae import VQVAE
 from segue.cli import main
+from tests.helpers.factories import two_level_config
 
 
 def _tiny_model(path) -> None:
-    config = VQVAEConfig(levels=2, downs_t=(2, 1), strides_t=(2, 2), emb_width=8, codebook_size=16, width=8,
-                         depth=1, multipliers=(1, 1))
+    config = two_level_config()
     save_component(path, "vqvae", "vqvae", config.to_dict(), VQVAE(config).state_dict(), model_name="tiny")
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,7 @@ from common.errors import AudioError, Cancelled, CheckpointError, CodesError, Co
 from common.progress import CancelToken, Progress
 from model.codes import CodesMeta, save_codes
 from tests.bridge.model_rig import Recorder, job, make_models, rendered, write_region
-from tests.model.sampling.tiny import SR
+from tests.helpers.factories import SR
 
 pytestmark = pytest.mark.timeout(60)
 FRAMES = round(0.05 * SR)  # 2205 samples: the take of a 0.05 s job at the model's 44.1 kHz
@@ -30,12 +29,8 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def backend(models: Path) -> Iterator[ModelBackend]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    b = ModelBackend(models, ModelBackendConfig(precision="fp32", max_loaded=3))
-    yield b
-    torch.set_num_threads(before)
+def backend(models: Path) -> ModelBackend:
+    return ModelBackend(models, ModelBackendConfig(precision="fp32", max_loaded=3))
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
-import torch
 
 from bridge.backend.models import ModelBackend, ModelBackendConfig
 from bridge.engine.engine import EngineConfig, JobEngine
@@ -39,15 +38,12 @@ def music(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def engine(tmp_path: Path, music: Path) -> Iterator[tuple[JobEngine, list[JobEvent]]]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
     backend = ModelBackend(music / "models", ModelBackendConfig(precision="fp32"))
     e = JobEngine(backend, Journal(tmp_path / "journal.sqlite3"), RenderStore(tmp_path / "store"), EngineConfig())
     events: list[JobEvent] = []
     e.subscribe(events.append)
     yield e, events
     e.shutdown(3.0)
-    torch.set_num_threads(before)
 
 
 def _finish(engine: JobEngine, job_id: str) -> JobState:
@@ -102,7 +98,6 @@ def daemon(tmp_path_factory: pytest.TempPathFactory, music: Path) -> Iterator[Se
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_continue_over_each_transport(daemon: Server, music: Path, transport: str) -> None:
-    torch.set_num_threads(1)
     c = connect(daemon, transport)
     try:
         assert {m["name"] for m in c.hello()["models"]} == {"codec", "plain", "sketch", "tiny"}
@@ -126,7 +121,6 @@ def test_continue_over_each_transport(daemon: Server, music: Path, transport: st
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_prime_gives_a_codes_file_that_an_upsample_job_renders(daemon: Server, music: Path, transport: str) -> None:
-    torch.set_num_threads(1)
     c = connect(daemon, transport)
     try:
         assert "prime" in c.hello()["capabilities"]  # (over OSC, hello also registers for events)

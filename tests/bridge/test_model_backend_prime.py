@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -19,17 +18,14 @@ from common.progress import CancelToken, Progress
 from model.audio import read_audio
 from model.codes import load_codes
 from tests.bridge.model_rig import Recorder, job, make_models, write_region
-from tests.model.sampling.tiny import SR
+from tests.helpers.factories import SR
 
 pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield make_models(tmp_path_factory.mktemp("models"))
-    torch.set_num_threads(before)
+def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_models(tmp_path_factory.mktemp("models"))
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from model.codes import load_codes
 from model.sampling.result import SampleResult
 from segue.cli import main
 from tests.bridge.model_rig import Recorder, job, make_models
-from tests.model.sampling.tiny import SR
+from tests.helpers.factories import SR
 
 pytestmark = pytest.mark.timeout(60)
 

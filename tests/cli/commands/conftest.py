@@ -12,7 +12,7 @@ import torch
 
 from model.vqvae import VQVAE
 from segue.cli import main
-from tests.helpers.tiny_vqvae import jukebox_shaped_config
+from tests.helpers.factories import jukebox_shaped_config
 
 TINY = jukebox_shaped_config()
 

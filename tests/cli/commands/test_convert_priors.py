@@ -11,7 +11,8 @@ import torch
 from model.checkpoint.priors import available_levels, load_prior
 from model.prior import presets
 from segue.cli import main
-from tests.model.checkpoint.prior_files import logits, save_prior, save_vqvae, tiny_prior
+from tests.helpers.factories import randomised_prior
+from tests.model.checkpoint.prior_files import logits, save_prior, save_vqvae
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +21,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     save_vqvae(d / "vqvae.pth.tar")
     configs = {0: presets.tiny_upsampler(0), 1: presets.tiny_upsampler(1), 2: presets.tiny_prior_separate()}
     for level, config in configs.items():  # no hps inside: they come from --hps
-        save_prior(d / f"prior_level_{level}.pth.tar", tiny_prior(config, seed=level), hps=False)
+        save_prior(d / f"prior_level_{level}.pth.tar", randomised_prior(config, seed=level), hps=False)
     keyed = {f"prior_level_{level}": c.to_jukebox_hps() for level, c in configs.items()}
     (d / "hps.json").write_text(json.dumps(keyed))
     return d
@@ -35,7 +36,7 @@ def test_convert_all_priors_with_keyed_hps(files: Path, tmp_path: Path, capsys: 
     printed = capsys.readouterr().out
     assert "prior_level_2: prior, prior_level_2.safetensors" in printed and f"wrote {out}" in printed
     assert available_levels(out) == (0, 1, 2)
-    top = tiny_prior(presets.tiny_prior_separate(), seed=2)
+    top = randomised_prior(presets.tiny_prior_separate(), seed=2)
     torch.testing.assert_close(logits(load_prior(out, 2)), logits(top), rtol=0, atol=0)
 
 

@@ -10,15 +10,7 @@ from model.prior import presets
 from model.sampling.jukebox import JukeboxLevel
 from model.sampling.nll import code_nll
 from segue.cli import main
-from tests.model.sampling.tiny import build, tiny_labels, tiny_model_dir
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():  # type: ignore[no-untyped-def]
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+from tests.helpers.factories import build, tiny_labels, tiny_model_dir
 
 
 def test_eval_nll_prints_bits_and_saves_per_token(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

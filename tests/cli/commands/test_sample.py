@@ -4,22 +4,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 
 from model.codes import load_codes
 from model.prior import presets
 from segue.cli import main
-from tests.model.sampling.tiny import tiny_model_dir
+from tests.helpers.factories import tiny_model_dir
 
 ARGS = ["--precision", "fp32", "--artist", "ada", "--genre", "jazz", "--total-length", "2"]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():  # type: ignore[no-untyped-def]
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_ancestral_then_continue_then_upsample(tmp_path: Path) -> None:
@@ -121,7 +112,7 @@ def test_a_top_prior_only_model_says_which_lowest_level_works(tmp_path: Path, ca
 
     from model.checkpoint.model_dir import save_component
     from model.sampling.loading import save_prior
-    from tests.model.sampling.tiny import build, tiny_vqvae
+    from tests.helpers.factories import build, tiny_vqvae
 
     model = tmp_path / "sketch"
     vq = tiny_vqvae()

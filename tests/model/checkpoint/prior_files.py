@@ -8,41 +8,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from model.prior import presets
 from model.prior.prior import JukeboxPrior
 from model.prior.prior_config import PriorConfig
 from model.vqvae import VQVAE, VQVAEConfig
-
-# Hops 8/32/128 like Jukebox and 64 codes, the tiny priors' codebook size.
-TINY_VQVAE = VQVAEConfig(
-    sample_rate=44100, levels=3, downs_t=(3, 2, 2), strides_t=(2, 2, 2), emb_width=8, codebook_size=64,
-    width=4, depth=2, multipliers=(2, 1, 1),
-)  # fmt: skip
-TOP_FAMILIES = {
-    "top_prior": presets.tiny_prior,
-    "separate_lyrics": presets.tiny_prior_separate,
-    "merged_lyrics": presets.tiny_prior_merged,
-}
+from tests.helpers.factories import PRIOR_VQVAE, tiny_vqvae
 
 
-def randomise(model: torch.nn.Module, seed: int) -> None:
-    """Every parameter random (LayerNorm gains near 1), so each weight shows up in the logits."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            noise = (torch.randn(p.shape, generator=g) * 0.1).to(p.dtype)
-            p.copy_(1.0 + noise if name.endswith("weight") and p.dim() == 1 else noise)
-
-
-def tiny_prior(config: PriorConfig, seed: int = 1) -> JukeboxPrior:
-    prior = JukeboxPrior(config).eval()
-    randomise(prior, seed)
-    return prior
-
-
-def save_vqvae(path: Path, seed: int = 0, config: VQVAEConfig = TINY_VQVAE) -> VQVAE:
-    torch.manual_seed(seed)
-    model = VQVAE(config).eval()
+def save_vqvae(path: Path, seed: int = 0, config: VQVAEConfig = PRIOR_VQVAE) -> VQVAE:
+    model = tiny_vqvae(seed, config)
     torch.save({"model": model.state_dict(), "hps": config.to_jukebox_hps(), "step": 1}, path)
     return model
 

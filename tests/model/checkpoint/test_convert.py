@@ -11,26 +11,11 @@ from model.checkpoint.convert import convert_hf, convert_openai
 from model.checkpoint.hf_keys import vqvae_openai_to_hf
 from model.checkpoint.model_dir import MANIFEST, read_manifest
 from model.vqvae import VQVAE
-from tests.helpers.tiny_vqvae import hf_vqvae_config, jukebox_shaped_config
+from tests.helpers.factories import hf_vqvae_config, jukebox_hps, jukebox_shaped_config
 
 # Small but Jukebox-shaped: hops 8/32/128, multipliers like the released model.
 TINY = jukebox_shaped_config(dilation_growth_rate=3)
-TINY_HPS = {
-    k: v
-    for k, v in TINY.to_jukebox_hps().items()
-    if k
-    in (
-        "sr",
-        "levels",
-        "downs_t",
-        "strides_t",
-        "emb_width",
-        "l_bins",
-        "width",
-        "depth",
-        "hvqvae_multipliers",
-    )
-}
+TINY_HPS = jukebox_hps(TINY)
 
 
 def _tiny_vqvae() -> VQVAE:

@@ -8,7 +8,7 @@ from safetensors.torch import save_file
 from common.errors import CheckpointError
 from model.checkpoint.hf import hf_vqvae_config_to_hps, hf_vqvae_hps, read_hf_dir, split_hf_state_dict
 from model.checkpoint.hf_keys import prior_openai_to_hf, vqvae_openai_to_hf
-from tests.helpers.tiny_vqvae import hf_vqvae_config
+from tests.helpers.factories import hf_vqvae_config
 
 HF_VQVAE_CONFIG = hf_vqvae_config(
     nb_discrete_codes=64,

@@ -17,34 +17,13 @@ from model.checkpoint.convert import convert_hf, convert_openai
 from model.checkpoint.hf import read_hf_dir, split_hf_state_dict
 from model.checkpoint.hf_keys import vqvae_keys_hf_to_openai
 from model.checkpoint.priors import available_levels
+from tests.helpers.factories import ARCHITECTURE_HPS, hf_vqvae_config, jukebox_hps, jukebox_shaped_config
 
 modeling = pytest.importorskip("transformers.models.deprecated.jukebox.modeling_jukebox")
 configuration = pytest.importorskip("transformers.models.deprecated.jukebox.configuration_jukebox")
 
-SMALL = dict(
-    nb_discrete_codes=32,
-    embed_dim=8,
-    levels=3,
-    res_downs_t=[3, 2, 2],
-    res_strides_t=[2, 2, 2],
-    res_conv_width=4,
-    res_conv_depth=2,
-    multipliers=[2, 1, 1],
-    res_dilation_growth_rate=3,
-)
-JUKEBOX_HPS = {
-    "sr": 44100,
-    "levels": 3,
-    "downs_t": (3, 2, 2),
-    "strides_t": (2, 2, 2),
-    "emb_width": 8,
-    "l_bins": 32,
-    "width": 4,
-    "depth": 2,
-    "hvqvae_multipliers": (2, 1, 1),
-    "dilation_growth_rate": 3,
-    "m_conv": 1.0,
-}
+SMALL = hf_vqvae_config()
+JUKEBOX_HPS = jukebox_hps(jukebox_shaped_config(), (*ARCHITECTURE_HPS, "dilation_growth_rate", "m_conv"))
 
 
 @pytest.fixture(scope="module")

@@ -16,14 +16,8 @@ from model.checkpoint.model_dir import MANIFEST, read_manifest
 from model.checkpoint.priors import available_levels, load_prior
 from model.prior import presets
 from model.prior.conv1d import Conv1D
-from tests.model.checkpoint.prior_files import (
-    TINY_VQVAE,
-    TOP_FAMILIES,
-    logits,
-    save_prior,
-    save_vqvae,
-    tiny_prior,
-)
+from tests.helpers.factories import PRIOR_VQVAE, TOP_FAMILIES, randomised_prior
+from tests.model.checkpoint.prior_files import logits, save_prior, save_vqvae
 
 
 @pytest.fixture(scope="module")
@@ -31,19 +25,19 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("official")
     save_vqvae(d / "vqvae.pth.tar")
     for level in (0, 1):
-        save_prior(d / f"prior_level_{level}.pth.tar", tiny_prior(presets.tiny_upsampler(level), seed=10 + level))
+        save_prior(d / f"prior_level_{level}.pth.tar", randomised_prior(presets.tiny_upsampler(level), seed=10 + level))
     return d
 
 
 def test_saved_hps_convert_all_levels_to_identical_logits(files: Path, tmp_path: Path) -> None:
-    top = tiny_prior(presets.tiny_prior(), seed=3)
+    top = randomised_prior(presets.tiny_prior(), seed=3)
     save_prior(tmp_path / "top.pth.tar", top)
     priors = {0: files / "prior_level_0.pth.tar", 1: files / "prior_level_1.pth.tar", 2: tmp_path / "top.pth.tar"}
     result = convert_openai(files / "vqvae.pth.tar", tmp_path / "model", priors=priors)
     assert [e.name for e in result.components] == ["vqvae", "prior_level_0", "prior_level_1", "prior_level_2"]
     assert available_levels(tmp_path / "model") == (0, 1, 2)
     for level in (0, 1):
-        original = tiny_prior(presets.tiny_upsampler(level), seed=10 + level)
+        original = randomised_prior(presets.tiny_upsampler(level), seed=10 + level)
         upsampler = load_prior(tmp_path / "model", level)
         assert upsampler.config == original.config
         assert upsampler.prior.x_out.weight is upsampler.prior.x_emb.weight  # still tied after loading
@@ -55,7 +49,7 @@ def test_saved_hps_convert_all_levels_to_identical_logits(files: Path, tmp_path:
 
 @pytest.mark.parametrize("family", ["separate_lyrics", "merged_lyrics"])
 def test_lyrics_top_priors_convert_to_identical_logits(files: Path, tmp_path: Path, family: str) -> None:
-    top = tiny_prior(TOP_FAMILIES[family](), seed=3)
+    top = randomised_prior(TOP_FAMILIES[family](), seed=3)
     save_prior(tmp_path / "top.pth.tar", top, module_prefix=False)
     convert_openai(files / "vqvae.pth.tar", tmp_path / "model", priors={2: tmp_path / "top.pth.tar"})
     loaded = load_prior(tmp_path / "model", 2)
@@ -67,7 +61,7 @@ def test_lyrics_top_priors_convert_to_identical_logits(files: Path, tmp_path: Pa
 @pytest.mark.parametrize("disk_dtype", [torch.float16, torch.float32])
 def test_fp16_conv_weights_load_from_either_dtype_and_stay_fp16(tmp_path: Path, disk_dtype: torch.dtype) -> None:
     c = dataclasses.replace(presets.tiny_prior(), fp16_params=True)  # the 5b storage format
-    original = tiny_prior(c, seed=5)
+    original = randomised_prior(c, seed=5)
     assert original.prior.transformer._attn_mods[0].attn.c_attn.w.dtype == torch.float16
     state = {k: (v.to(disk_dtype) if v.is_floating_point() else v) for k, v in original.state_dict().items()}
     torch.save({"model": state, "hps": c.to_jukebox_hps()}, tmp_path / "top.pth.tar")
@@ -105,7 +99,7 @@ def test_add_priors_to_existing_dir(files: Path, tmp_path: Path) -> None:
 
 
 def test_missing_hps_says_what_to_pass(files: Path, tmp_path: Path) -> None:
-    save_prior(tmp_path / "bare.pth.tar", tiny_prior(presets.tiny_upsampler(0)), hps=False)
+    save_prior(tmp_path / "bare.pth.tar", randomised_prior(presets.tiny_upsampler(0)), hps=False)
     with pytest.raises(ConfigError, match="no hyper-parameters for prior level 0.*--preset.*--hps"):
         convert_openai(files / "vqvae.pth.tar", tmp_path / "model", priors={0: tmp_path / "bare.pth.tar"})
     assert not (tmp_path / "model").exists()
@@ -127,7 +121,7 @@ def test_hps_for_another_level_or_several_priors_refused(files: Path, tmp_path: 
 
 
 def test_prior_that_does_not_fit_the_vqvae(files: Path, tmp_path: Path) -> None:
-    save_vqvae(tmp_path / "vqvae32.pth.tar", config=dataclasses.replace(TINY_VQVAE, codebook_size=32))
+    save_vqvae(tmp_path / "vqvae32.pth.tar", config=dataclasses.replace(PRIOR_VQVAE, codebook_size=32))
     with pytest.raises(CheckpointError, match="does not fit the model's VQ-VAE: the prior models 64 codes.*has 32"):
         convert_openai(tmp_path / "vqvae32.pth.tar", tmp_path / "m", priors={0: files / "prior_level_0.pth.tar"})
     # a converted directory whose VQ-VAE was later swapped: load_prior explains instead of loading
@@ -143,7 +137,7 @@ def test_prior_that_does_not_fit_the_vqvae(files: Path, tmp_path: Path) -> None:
 
 
 def test_wrong_keys_and_wrong_files_are_listed(files: Path, tmp_path: Path) -> None:
-    prior = tiny_prior(presets.tiny_upsampler(0))
+    prior = randomised_prior(presets.tiny_upsampler(0))
     state = prior.state_dict()
     state["prior.extra.w"] = torch.zeros(1)
     del state["prior.x_out.weight"]
@@ -160,7 +154,7 @@ def test_wrong_keys_and_wrong_files_are_listed(files: Path, tmp_path: Path) -> N
 
 
 def test_lyric_vocabulary_mismatch_is_explained(files: Path, tmp_path: Path) -> None:
-    merged = tiny_prior(presets.tiny_prior_merged())  # 64 codes + 79 characters = 143 tokens
+    merged = randomised_prior(presets.tiny_prior_merged())  # 64 codes + 79 characters = 143 tokens
     hps = dict(merged.config.to_jukebox_hps(), n_vocab=80)
     save_prior(tmp_path / "top.pth.tar", merged, hps=False)
     (tmp_path / "hps.json").write_text(json.dumps(hps))

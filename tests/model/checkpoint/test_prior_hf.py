@@ -14,16 +14,14 @@ from model.checkpoint.convert import convert_hf
 from model.checkpoint.priors import available_levels, load_prior
 from model.prior import presets
 from model.prior.prior_config import PriorConfig
-from tests.model.checkpoint.prior_files import TOP_FAMILIES, logits, randomise, window
+from tests.helpers.factories import TOP_FAMILIES, hf_vqvae_config, randomise
+from tests.model.checkpoint.prior_files import logits, window
 
 modeling = pytest.importorskip("transformers.models.deprecated.jukebox.modeling_jukebox")
 configuration = pytest.importorskip("transformers.models.deprecated.jukebox.configuration_jukebox")
 from tests.model.prior.test_hf_conformance import hf_prior_config  # noqa: E402  (needs transformers)
 
-VQVAE = dict(
-    nb_discrete_codes=64, embed_dim=8, levels=3, res_downs_t=[3, 2, 2], res_strides_t=[2, 2, 2],
-    res_conv_width=4, res_conv_depth=2, multipliers=[2, 1, 1], res_dilation_growth_rate=3,
-)  # fmt: skip
+VQVAE = hf_vqvae_config(nb_discrete_codes=64)
 
 
 def ours_configs(family: str) -> list[PriorConfig]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 from hypothesis import given, settings
@@ -13,14 +11,6 @@ from common.errors import InputError
 from model.prior.attention import FactoredAttention
 from model.prior.cache import new_layer_cache
 from model.prior.config import AttnFunc, TransformerConfig
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:  # tiny ops: a second thread only adds synchronisation stalls on a shared 2-core box
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 L, BLOCKS, BC, SPREAD, ENC, PRIME_LEN = 24, 6, 4, 2, 5, 7  # prime_keys = (7 // 6 + 1) * 6 = 12
 SELF_TYPES = [AttnFunc.DENSE, AttnFunc.BLOCK, AttnFunc.TRANSPOSE_BLOCK, AttnFunc.PREV_BLOCK, AttnFunc.SUMMARY, AttnFunc.PRIME]

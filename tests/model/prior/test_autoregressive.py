@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -11,14 +10,6 @@ import torch
 from common.errors import InputError
 from model.prior.autoregressive import ConditionalAutoregressive, bits_per_token
 from model.prior.config import AutoregressiveConfig, TransformerConfig
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:  # tiny ops: a second thread only adds synchronisation stalls on a shared 2-core box
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 BINS = 13
 

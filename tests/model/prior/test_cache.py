@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 
@@ -11,14 +9,6 @@ from common.errors import InputError
 from model.prior.autoregressive import ConditionalAutoregressive
 from model.prior.cache import cache_capacity
 from model.prior.config import AttnFunc, AutoregressiveConfig, TransformerConfig
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:  # tiny ops: a second thread only adds synchronisation stalls on a shared 2-core box
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_capacities_follow_the_trimming_rules() -> None:

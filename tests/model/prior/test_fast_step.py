@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 
@@ -13,15 +11,6 @@ from model.prior.fast_step import FastStep
 from model.sampling.ar_session import CachedSession
 from model.sampling.logits import draw_uniforms, make_generators
 from model.sampling.session import sample_window
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 # every attention type a released layout decodes with: 1,2,3 (upsamplers, 5b), 0, 4 (summary), 6 (5b_lyrics
 # cross-attention), 7 (1b_lyrics prime attention)
@@ -196,7 +185,7 @@ def test_each_fast_step_uses_its_own_weights() -> None:
 def test_engine_level_samples_the_same_codes_compiled(family: str) -> None:
     from model.prior import presets
     from model.sampling.jukebox import JukeboxLevel
-    from tests.model.sampling.tiny import build, tiny_labels
+    from tests.helpers.factories import build, tiny_labels
 
     config = presets.tiny_upsampler(0) if family == "upsampler" else presets.tiny_prior_merged()
     labels = tiny_labels({config.level: config}, lyrics="la la la")[config.level]

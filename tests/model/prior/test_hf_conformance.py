@@ -6,24 +6,17 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from model.checkpoint.hf_keys import prior_openai_to_hf
-from model.prior import presets
 from model.prior.prior import JukeboxPrior
 from model.prior.prior_config import PriorConfig
+from tests.helpers.factories import TINY_PRIORS, randomise
 
 hf = pytest.importorskip("transformers.models.deprecated.jukebox.modeling_jukebox")
 hf_config = pytest.importorskip("transformers.models.deprecated.jukebox.configuration_jukebox")
 
 PATTERNS = {2: "raw_column_previous_row_attention", 10: "large_separated_enc_dec_w_lyrics", 12: "enc_dec_with_lyrics"}
-FAMILIES = {
-    "upsampler_level_0": lambda: presets.tiny_upsampler(0),
-    "upsampler_level_1": lambda: presets.tiny_upsampler(1),
-    "top_prior": presets.tiny_prior,
-    "separate_lyrics": presets.tiny_prior_separate,
-    "merged_lyrics": presets.tiny_prior_merged,
-}
 
 
 def hf_prior_config(c: PriorConfig):  # -> JukeboxPriorConfig
@@ -50,17 +43,6 @@ def hf_prior_config(c: PriorConfig):  # -> JukeboxPriorConfig
         res_dilation_growth_rate=c.cond_dilation_growth_rate, res_downs_t=list(c.downs_t),
         res_strides_t=list(c.strides_t), sampling_rate=c.sample_rate, timing_dims=c.t_bins,
     )  # fmt: skip
-
-
-def randomise(model: nn.Module, seed: int = 1) -> None:
-    """Every parameter random (zero-initialised cross-attention projections and unit LayerNorms included),
-    so no part of the computation can hide behind its initial value."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            noise = torch.randn(p.shape, generator=g) * 0.1
-            is_norm_gain = name.endswith("weight") and p.dim() == 1
-            p.copy_(1.0 + noise if is_norm_gain else noise)
 
 
 def port(ours: JukeboxPrior):  # -> hf JukeboxPrior with the same weights
@@ -98,13 +80,13 @@ def window_inputs(c: PriorConfig, batch: int = 2, seed: int = 0) -> tuple[Tensor
 
 
 def both(family: str) -> tuple[JukeboxPrior, object, PriorConfig]:
-    c = FAMILIES[family]()
+    c = TINY_PRIORS[family]()
     ours = JukeboxPrior(c).eval()
     randomise(ours)
     return ours, port(ours), c
 
 
-@pytest.mark.parametrize("family", sorted(FAMILIES))
+@pytest.mark.parametrize("family", sorted(TINY_PRIORS))
 def test_logits_and_losses_match_hf(family: str) -> None:
     ours, theirs, c = both(family)
     codes, labels, upper = window_inputs(c)
@@ -135,7 +117,7 @@ def test_alignment_attention_matches_hf_attention_probs(family: str) -> None:
     torch.testing.assert_close(weights, probs[:, head].float(), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("family", sorted(FAMILIES))
+@pytest.mark.parametrize("family", sorted(TINY_PRIORS))
 def test_hf_state_dict_loads_strictly_into_our_prior(family: str) -> None:
     from model.checkpoint.hf_keys import prior_hf_to_openai
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -13,14 +12,6 @@ from common.errors import ConfigError
 from model.prior.config import AttnFunc, AutoregressiveConfig, TransformerConfig, attn_func_for_layer
 from model.prior.conv1d import Conv1D, LayerNorm
 from model.prior.transformer import ResAttnBlock, Transformer, quick_gelu
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:  # tiny ops: a second thread only adds synchronisation stalls on a shared 2-core box
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 SPEC_LAYOUTS = {  # spec 3.3, written out independently of the package
     0: lambda d: 0,

@@ -57,7 +57,7 @@ def test_align_lyrics_on_a_tiny_lyrics_prior() -> None:
     from model.prior import presets
     from model.sampling.alignment import align_lyrics
     from model.sampling.jukebox import JukeboxLevel
-    from tests.model.sampling.tiny import build, tiny_labels
+    from tests.helpers.factories import build, tiny_labels
 
     for config in (presets.tiny_prior_merged(), presets.tiny_prior_separate()):
         level = JukeboxLevel(build(config))

@@ -11,7 +11,7 @@ from model.sampling.logits import draw_uniforms, make_generators, sample_from_lo
 from model.sampling.modes import ancestral, continue_codes, upsample
 from model.sampling.params import SamplingParams
 from model.sampling.session import sample_window
-from tests.model.sampling.tiny import build, tiny_configs, tiny_geometry, tiny_labels, tiny_levels
+from tests.helpers.factories import build, tiny_configs, tiny_geometry, tiny_labels, tiny_levels
 
 FP32 = SamplingParams(precision="fp32", n_candidates=2, seed=3, chunk_size=5)
 LENGTH = 2048  # samples: top 16 tokens (one partial window), level 1 64 tokens (3 windows), level 0 256 (15)
@@ -34,7 +34,7 @@ def slow_reference(prior, cond, context, uniforms):  # type: ignore[no-untyped-d
     ids=["top", "upsampler", "1b_lyrics_family", "5b_lyrics_family"],
 )  # fmt: skip
 def test_cached_engine_window_matches_full_forward(config) -> None:  # type: ignore[no-untyped-def]
-    from tests.model.sampling.tiny import JukeboxLevel
+    from model.sampling.jukebox import JukeboxLevel
 
     level = JukeboxLevel(build(config))
     level.use_precision("fp32")
@@ -160,7 +160,7 @@ def test_auto_resolves_by_rows_and_device() -> None:
 
 def test_merged_lyrics_prior_samples_all_ids_then_folds_at_any_temperature() -> None:
     """1b_lyrics: temperature and top-k apply to the 2127 merged ids before they map to codes (Jukebox)."""
-    from tests.model.sampling.tiny import JukeboxLevel
+    from model.sampling.jukebox import JukeboxLevel
 
     config = presets.tiny_prior_merged()
     level = JukeboxLevel(build(config))

@@ -9,7 +9,7 @@ from model.prior import presets
 from model.sampling.loading import load_sampling_model, save_prior
 from model.sampling.modes import primed
 from model.sampling.params import SamplingParams
-from tests.model.sampling.tiny import build, tiny_labels, tiny_model_dir, tiny_vqvae
+from tests.helpers.factories import build, tiny_labels, tiny_model_dir, tiny_vqvae
 
 
 def test_model_dir_round_trip(tmp_path: Path) -> None:

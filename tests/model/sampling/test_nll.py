@@ -7,7 +7,7 @@ from common.errors import InputError
 from model.prior import presets
 from model.sampling.jukebox import JukeboxLevel
 from model.sampling.nll import code_nll
-from tests.model.sampling.tiny import build, tiny_labels
+from tests.helpers.factories import build, tiny_labels
 
 
 @pytest.mark.parametrize("config", [presets.tiny_prior(), presets.tiny_prior_merged()], ids=["top", "1b_lyrics_family"])

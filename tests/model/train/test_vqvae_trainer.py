@@ -6,16 +6,13 @@ from common.errors import Cancelled, InputError
 from common.progress import CancelToken
 from model.train.data import AudioChunks, bandwidth
 from model.train.vqvae_trainer import VQVAETrainConfig, train_vqvae
-from model.vqvae import VQVAE, VQVAEConfig
+from model.vqvae import VQVAE
 from model.vqvae.ema import make_codebook_emas
+from tests.helpers.factories import two_level_config
 
 
 def _tiny() -> VQVAE:
-    config = VQVAEConfig(
-        levels=2, downs_t=(2, 1), strides_t=(2, 2), emb_width=8, codebook_size=16, width=8, depth=1,
-        multipliers=(1, 1),
-    )
-    return VQVAE(config)
+    return VQVAE(two_level_config())
 
 
 def _clips() -> list[np.ndarray]:
