@@ -8,19 +8,18 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.helpers.reference import require_reference
+
 # One thread: the suite is made of tiny models whose ops are too small to gain from threads, and
 # on a shared box extra threads oversubscribe the cores (measured 14-40x slower per tiny op).
 # Set at import for module- and session-scoped fixtures; ``one_thread`` holds it for every test.
 torch.set_num_threads(1)
 
-REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
-
 
 @pytest.fixture
 def reference_dir() -> Path:
-    if not REFERENCE.is_dir():
-        pytest.skip(f"reference material not found at {REFERENCE}")
-    return REFERENCE
+    """../shared/reference; a test that asks for it fails when it is missing (see tests/helpers/reference.py)."""
+    return require_reference()
 
 
 @pytest.fixture(autouse=True)
