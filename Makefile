@@ -1,7 +1,7 @@
 # The two set-up commands of the README: `make demo` and `make test`.
 PY := .venv/bin/python
 
-.PHONY: setup demo test lint bench
+.PHONY: setup demo test test-fast lint bench
 setup:
 	@bash scripts/bootstrap.sh
 
@@ -15,6 +15,11 @@ lint: setup
 test: lint
 	@bash scripts/system-deps.sh
 	$(PY) -m pytest -q
+
+# The edit loop: no lint, and none of the compile, oracle (transformers conformance) or e2e (daemon over
+# sockets) tests; `make test` runs everything.
+test-fast: setup
+	$(PY) -m pytest -q -m "not compile and not oracle and not e2e"
 
 bench: setup
 	$(PY) -m bench

@@ -18,6 +18,7 @@ pytestmark = pytest.mark.timeout(60)
 REPO = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.e2e
 def test_status_jobs_cancel_talk_to_a_daemon(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with running_daemon(tmp_path / "s", rig_config(tmp_path)) as server:
         request = server.addresses["zmq_request"].rsplit(":", 1)[1]
@@ -50,6 +51,7 @@ def test_keys_issue(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert (tmp_path / "clients" / "bob.key").is_file() and "server.key" in capsys.readouterr().out
 
 
+@pytest.mark.e2e
 def test_serve_prints_addresses_and_stops_on_sigterm(tmp_path: Path) -> None:
     backend = tmp_path / "toy_backend.py"
     backend.write_text("from tests.bridge.tone_backend import ToneBackend\n\ndef make(tables):\n    return ToneBackend()\n")

@@ -20,7 +20,7 @@ from plugin_host.osc_client import OscTransport
 from tests.bridge.daemon_rig import TRANSPORTS, connect, rig_config, running_daemon
 from tests.bridge.tone_backend import ToneBackend
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.e2e]
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from plugin_host.zmq_client import ZmqTransport
 from tests.bridge.daemon_rig import connect, rig_config, running_daemon
 from tests.bridge.tone_backend import ToneBackend
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.e2e]
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # shutdown would end the daemon; hello could register another reply address (both are tested elsewhere)
 TYPES = sorted(set(protocol.REQUESTS) - {"shutdown", "hello"}) + ["dance", "", "hello_reply"]

@@ -11,7 +11,7 @@ import pytest
 from tests.bridge.daemon_rig import connect, rig_config, running_daemon
 from tests.bridge.tone_backend import ToneBackend
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.e2e]
 CLIENTS, JOBS = 8, 5
 
 

@@ -24,7 +24,7 @@ from tests.bridge.daemon_rig import TRANSPORTS, connect, rig_config
 from tests.bridge.model_rig import job, make_models, write_region
 from tests.bridge.tone_backend import wait_until
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.e2e]
 REPO = Path(__file__).resolve().parents[2]
 
 

@@ -21,7 +21,7 @@ from plugin_host.osc_client import OscTransport
 from tests.bridge.daemon_rig import connect, rig_config, running_daemon
 from tests.bridge.tone_backend import ToneBackend
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.e2e]
 LIBLO = shutil.which("oscsend") is not None and shutil.which("oscdump") is not None
 
 

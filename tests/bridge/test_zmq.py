@@ -21,7 +21,7 @@ from plugin_host.zmq_client import ClientKeys, ZmqTransport
 from tests.bridge.daemon_rig import connect, rig_config, running_daemon
 from tests.bridge.tone_backend import ToneBackend
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.e2e]
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from .ozymandias import OZYMANDIAS
 
 jukebox_tokenization = pytest.importorskip("transformers.models.deprecated.jukebox.tokenization_jukebox")
 jukebox_modeling = pytest.importorskip("transformers.models.deprecated.jukebox.modeling_jukebox")
+pytestmark = pytest.mark.oracle
 
 
 @pytest.fixture

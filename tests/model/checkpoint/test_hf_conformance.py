@@ -21,6 +21,7 @@ from tests.helpers.factories import ARCHITECTURE_HPS, hf_vqvae_config, jukebox_h
 
 modeling = pytest.importorskip("transformers.models.deprecated.jukebox.modeling_jukebox")
 configuration = pytest.importorskip("transformers.models.deprecated.jukebox.configuration_jukebox")
+pytestmark = pytest.mark.oracle
 
 SMALL = hf_vqvae_config()
 JUKEBOX_HPS = jukebox_hps(jukebox_shaped_config(), (*ARCHITECTURE_HPS, "dilation_growth_rate", "m_conv"))

@@ -111,6 +111,7 @@ def test_model_level_prefixes() -> None:
         split_hf_model_key("lm_head.weight")
 
 
+@pytest.mark.oracle
 def test_vqvae_matches_hf_module_names_and_shapes(reference_dir: Path) -> None:
     """The HF JukeboxVQVAE with default config is the official VQ-VAE: names and shapes must agree."""
     modeling = pytest.importorskip("transformers.models.deprecated.jukebox.modeling_jukebox")
@@ -125,6 +126,7 @@ def _pattern(key: str) -> str:
     return re.sub(r"\.\d+", ".#", key)
 
 
+@pytest.mark.oracle
 def test_prior_names_match_hf_modules(reference_dir: Path) -> None:
     """Every mapped official prior key names a module path that HF's JukeboxPrior really has."""
     import torch

@@ -21,6 +21,8 @@ modeling = pytest.importorskip("transformers.models.deprecated.jukebox.modeling_
 configuration = pytest.importorskip("transformers.models.deprecated.jukebox.configuration_jukebox")
 from tests.model.prior.test_hf_conformance import hf_prior_config  # noqa: E402  (needs transformers)
 
+pytestmark = pytest.mark.oracle
+
 VQVAE = hf_vqvae_config(nb_discrete_codes=64)
 
 

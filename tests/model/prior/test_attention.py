@@ -144,6 +144,7 @@ HF_NAMES = {
 }
 
 
+@pytest.mark.oracle
 @pytest.mark.parametrize("f", list(HF_NAMES))
 def test_full_pass_matches_transformers_oracle(f: AttnFunc) -> None:
     jb = pytest.importorskip("transformers.models.deprecated.jukebox.modeling_jukebox")

@@ -127,6 +127,7 @@ def test_a_failing_compiler_falls_back_to_the_eager_step(monkeypatch: pytest.Mon
     assert not step.compiled and step.error == "RuntimeError: no compiler here"
 
 
+@pytest.mark.compile
 @pytest.mark.slow  # ~50 s: inductor compiles a 16-layer graph with gcc
 @pytest.mark.skipif(not _has_cxx(), reason="torch.compile on CPU needs a C++ compiler (g++/clang++); none on PATH")
 def test_compiled_step_matches_eager_without_recompiling() -> None:
@@ -160,6 +161,7 @@ def test_compiled_step_matches_eager_without_recompiling() -> None:
     assert counters["stats"]["unique_graphs"] == 1  # traced once: every position and window reuses the graph
 
 
+@pytest.mark.compile
 @pytest.mark.slow  # ~30 s: two compiles of a 3-layer graph
 @pytest.mark.skipif(not _has_cxx(), reason="torch.compile on CPU needs a C++ compiler (g++/clang++); none on PATH")
 def test_each_fast_step_uses_its_own_weights() -> None:
@@ -179,6 +181,7 @@ def test_each_fast_step_uses_its_own_weights() -> None:
         assert step.compiled
 
 
+@pytest.mark.compile
 @pytest.mark.slow  # ~20-60 s: compiles two tiny priors' steps
 @pytest.mark.skipif(not _has_cxx(), reason="torch.compile on CPU needs a C++ compiler (g++/clang++); none on PATH")
 @pytest.mark.parametrize("family", ["upsampler", "1b_lyrics_family"])

@@ -15,6 +15,7 @@ from tests.helpers.factories import TINY_PRIORS, randomise
 
 hf = pytest.importorskip("transformers.models.deprecated.jukebox.modeling_jukebox")
 hf_config = pytest.importorskip("transformers.models.deprecated.jukebox.configuration_jukebox")
+pytestmark = pytest.mark.oracle
 
 PATTERNS = {2: "raw_column_previous_row_attention", 10: "large_separated_enc_dec_w_lyrics", 12: "enc_dec_with_lyrics"}
 

@@ -111,6 +111,7 @@ def _hf_state_dict(ours: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return renamed
 
 
+@pytest.mark.oracle
 def test_range_embedding_equals_hf() -> None:
     hf_range_embedding, _ = _hf_modules()
     lo, hi = 17.84 * 44100, 600.0 * 44100
@@ -122,6 +123,7 @@ def test_range_embedding_equals_hf() -> None:
     torch.testing.assert_close(ours(start, end), theirs(start, end), rtol=0, atol=0)
 
 
+@pytest.mark.oracle
 @pytest.mark.parametrize("genres", [1, 5])
 def test_label_conditioner_equals_hf(genres: int) -> None:
     _, hf_label_conditioner = _hf_modules()
@@ -148,6 +150,7 @@ def test_label_conditioner_equals_hf(genres: int) -> None:
     torch.testing.assert_close(positions, hf_positions, rtol=0, atol=1e-7)
 
 
+@pytest.mark.oracle
 def test_built_labels_through_both_conditioners(reference_dir: Path) -> None:
     """Labels from our builder, for every window of a 3-minute song, embed identically in ours and the port."""
     _, hf_label_conditioner = _hf_modules()

@@ -44,6 +44,7 @@ def test_released_layouts() -> None:
     assert {attn_func_for_layer(2, d) for d in range(72)} == {1, 2, 3}
 
 
+@pytest.mark.oracle
 @pytest.mark.parametrize(("order", "name"), [(2, "raw_column_previous_row_attention"),
                                              (10, "large_separated_enc_dec_w_lyrics"), (12, "enc_dec_with_lyrics")])  # fmt: skip
 def test_layouts_match_transformers_oracle(order: int, name: str) -> None:
@@ -127,6 +128,7 @@ def test_conv1d_and_layernorm_follow_input_dtype() -> None:
     assert ln(xb).dtype == torch.bfloat16 and torch.equal(ln(xb), ref)
 
 
+@pytest.mark.oracle
 @pytest.mark.parametrize(("cfg", "pattern"), [
     (TransformerConfig(n_ctx=36, width=16, depth=16, heads=2, attn_order=12, blocks=6, prime_len=7), "enc_dec_with_lyrics"),
     (tiny_5b_lyrics(), "large_separated_enc_dec_w_lyrics"),
