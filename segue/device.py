@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import argparse
-
-import torch
+from typing import TYPE_CHECKING
 
 from common.errors import InputError
+
+if TYPE_CHECKING:
+    import torch
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 
 
 def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA, then Apple MPS, then the CPU; asking for an absent accelerator is an error."""
+    """``auto`` picks CUDA, then Apple MPS, then the CPU; asking for an absent accelerator is an error.
+
+    torch is imported here, not at module level, so commands that never place a model (``segue status``,
+    ``jobs``, ``keys``, ...) start without loading it.
+    """
+    import torch
+
     cuda = torch.cuda.is_available()
     mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
     if name == "auto":
