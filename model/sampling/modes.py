@@ -24,8 +24,6 @@ from model.sampling.params import SamplingParams
 from model.sampling.result import SampleResult
 from model.sampling.session import LevelPrior
 
-MODES = ("ancestral", "primed", "continue", "upsample")
-
 
 class AudioEncoder(Protocol):
     """The VQ-VAE as the primed mode needs it: audio (N, T, 1) → codes per level, level 0 first."""
