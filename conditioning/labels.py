@@ -10,7 +10,6 @@ Building labels is CPU-side and pure: id tables are loaded by the caller (:func:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -108,10 +107,6 @@ class SongLabels:
         """The lyric tokens seen by a window of ``duration`` samples at ``offset``."""
         return relevant_lyric_tokens(self.full_tokens, self.label_set.n_tokens, self.total_length, offset, duration)
 
-    def vector(self) -> torch.Tensor:
-        """``y`` for the song's own offset and one window of this prior: int64 (4 + G + n_tokens,)."""
-        return self._vector(self.offset, self.label_set.sample_length).y
-
     def for_window(self, start_token: int, hop: int | None = None, n_ctx: int | None = None) -> WindowLabels:
         """``y`` for the sampling window that starts at token ``start_token`` of this prior's level.
 
@@ -195,12 +190,3 @@ def song_labels(
         full_tokens=tokens,
         warnings=artist.warnings + genre.warnings,
     )
-
-
-def batch_for_window(songs: Sequence[SongLabels], start_token: int = 0) -> tuple[torch.Tensor, list[tuple[int, ...]]]:
-    """Stack the window labels of several songs: y (N, 4 + G + n_tokens) int64 and each song's lyric indices."""
-    if not songs:
-        raise ValueError("need at least one song")
-    windows = [song.for_window(start_token) for song in songs]
-    y = torch.stack([w.y for w in windows])  # (N, 4 + G + n_tokens)
-    return y, [w.lyric_indices for w in windows]

@@ -20,7 +20,6 @@ Rules (user-facing summary in docs/formats.md):
 
 from __future__ import annotations
 
-import io
 import os
 import re
 from dataclasses import dataclass
@@ -119,13 +118,6 @@ def read_audio(
             return _decode(handle, str(file), size, sample_rate, channels)
     except PermissionError as exc:
         raise AudioError(f"{file}: cannot be read (permission denied)") from exc
-
-
-def read_audio_bytes(
-    data: bytes, *, name: str = "<bytes>", sample_rate: int | None = None, channels: int | None = None
-) -> Audio:
-    """Decode audio that arrived in memory (e.g. over the network); ``name`` is used in messages."""
-    return _decode(io.BytesIO(data), name, len(data), sample_rate, channels)
 
 
 def _decode(handle: BinaryIO, name: str, size: int, sample_rate: int | None, channels: int | None) -> Audio:

@@ -7,7 +7,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from bridge.jobs.spec import JobSpec
 from bridge.jobs.states import EventType, JobKind, JobState
 
 RESULT_KINDS = ("audio", "codes")
@@ -132,18 +131,6 @@ class JobInfo:
             created=float(d.get("created", 0.0)),
             started=d.get("started"),
             finished=d.get("finished"),
-        )
-
-    @classmethod
-    def for_spec(cls, job_id: str, spec: JobSpec, state: JobState = JobState.ACCEPTED) -> JobInfo:
-        return cls(
-            id=job_id,
-            kind=spec.kind,
-            model=spec.model,
-            state=state,
-            client=spec.client,
-            length_s=spec.length_s,
-            candidates=spec.candidates,
         )
 
 

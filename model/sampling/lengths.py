@@ -36,9 +36,6 @@ class Geometry:
     def seconds(self, samples: int) -> float:
         return samples / self.sample_rate
 
-    def window_seconds(self, level: int) -> float:
-        return self.n_ctx[level] * self.hops[level] / self.sample_rate
-
     def min_upsample_samples(self, levels: tuple[int, ...] | list[int]) -> int:
         """Shortest audio (samples, a multiple of the top hop) for which every lower level in ``levels`` fills a window."""
         need = max((self.n_ctx[lv] * self.hops[lv] for lv in levels if lv < self.n_levels - 1), default=self.top_hop)

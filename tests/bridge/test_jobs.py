@@ -38,7 +38,7 @@ def test_spec_round_trips_through_json() -> None:
 
 
 def test_info_and_event_round_trip() -> None:
-    info = JobInfo.for_spec("j1", _spec(), JobState.DONE)
+    info = JobInfo(id="j1", kind=JobKind.CONTINUE, model="tiny", state=JobState.DONE, length_s=4.0, candidates=2)
     info = JobInfo.from_dict({**info.to_dict(), "results": [ResultFile("/x.wav", 44100, 44100, 3).to_dict()]})
     assert JobInfo.from_dict(json.loads(json.dumps(info.to_dict()))) == info
     ev = JobEvent(7, "j1", EventType.PROGRESS, {"tokens_done": 3})

@@ -8,7 +8,7 @@ import torch
 
 from common.errors import AudioError, InputError
 from model.atomic import TEMP_PREFIX
-from model.audio import Audio, read_audio, read_audio_bytes, write_audio
+from model.audio import Audio, read_audio, write_audio
 
 
 def _tone(frames: int = 4410, channels: int = 2, rate: int = 44100, freq: float = 440.0) -> np.ndarray:
@@ -85,19 +85,6 @@ def test_resampling_keeps_length_and_pitch(tmp_path: Path) -> None:
     assert int(np.argmax(spectrum)) == 1000  # 1 s of audio: bin index == frequency in Hz
     same = read_audio(tmp_path / "r.wav", sample_rate=48000)
     np.testing.assert_array_equal(same.samples, x)
-
-
-def test_read_bytes_matches_file(tmp_path: Path) -> None:
-    sf.write(tmp_path / "b.flac", _tone(), 44100, subtype="PCM_16")
-    data = (tmp_path / "b.flac").read_bytes()
-    from_bytes = read_audio_bytes(data, name="upload.flac", channels=1)
-    from_file = read_audio(tmp_path / "b.flac", channels=1)
-    np.testing.assert_array_equal(from_bytes.samples, from_file.samples)
-    assert from_bytes.source == "upload.flac"
-    with pytest.raises(AudioError, match="upload.wav.*not a readable audio"):
-        read_audio_bytes(b"hello, not audio" * 10, name="upload.wav")
-    with pytest.raises(AudioError, match="empty"):
-        read_audio_bytes(b"", name="upload.wav")
 
 
 # ---- bad input: one clear AudioError naming the file ----------------------------------------------------
@@ -272,7 +259,8 @@ def test_streamed_wav_with_unknown_length_is_accepted(tmp_path: Path) -> None:
     x = _tone(frames=1000, channels=1)
     sf.write(tmp_path / "full.wav", x, 44100, subtype="PCM_16")
     data = _patch_wav_sizes((tmp_path / "full.wav").read_bytes(), riff=0xFFFFFFFF, chunk=0xFFFFFFFF)
-    audio = read_audio_bytes(data, name="piped.wav")
+    (tmp_path / "piped.wav").write_bytes(data)
+    audio = read_audio(tmp_path / "piped.wav")
     np.testing.assert_allclose(audio.samples, x, atol=1 / 32768)
 
 
@@ -280,10 +268,11 @@ def test_wrong_riff_total_alone_is_harmless(tmp_path: Path) -> None:
     x = _tone(frames=1000, channels=1)
     sf.write(tmp_path / "full.wav", x, 44100, subtype="PCM_16")
     data = (tmp_path / "full.wav").read_bytes()
-    audio = read_audio_bytes(_patch_wav_sizes(data, riff=len(data) + 100), name="odd.wav")
-    assert audio.frames == 1000
-    with pytest.raises(AudioError, match="truncated"):
-        read_audio_bytes(_patch_wav_sizes(data, chunk=4000), name="cut.wav")  # promises 2000 frames, has 1000
+    (tmp_path / "odd.wav").write_bytes(_patch_wav_sizes(data, riff=len(data) + 100))
+    assert read_audio(tmp_path / "odd.wav").frames == 1000
+    (tmp_path / "cut.wav").write_bytes(_patch_wav_sizes(data, chunk=4000))  # promises 2000 frames, has 1000
+    with pytest.raises(AudioError, match=r"cut\.wav: file is truncated"):
+        read_audio(tmp_path / "cut.wav")
 
 
 def test_cut_mp3_still_reads(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import torch
 
 from common.errors import ConfigError, InputError
 from conditioning.ids import load_id_table
-from conditioning.labels import JUKEBOX_LABEL_SETS, Metadata, batch_for_window, song_labels
+from conditioning.labels import JUKEBOX_LABEL_SETS, Metadata, song_labels
 from model.prior.label_conditioner import (
     JUKEBOX_LABEL_CONDITIONERS,
     LabelConditioner,
@@ -169,7 +169,7 @@ def test_built_labels_through_both_conditioners(reference_dir: Path) -> None:
     theirs.load_state_dict(_hf_state_dict(ours.state_dict()))
     total_tokens = 180 * 44100 // 128
     for start_token in [*range(0, total_tokens - config.n_ctx, 1024), total_tokens - config.n_ctx]:
-        y, _ = batch_for_window(songs, start_token)  # (2, 389)
+        y = torch.stack([song.for_window(start_token).y for song in songs])  # (2, 389)
         start, positions = ours(y)
         hf_start, hf_positions = theirs(y[:, :5])
         torch.testing.assert_close(start, hf_start, rtol=0, atol=0)

@@ -18,7 +18,6 @@ def test_geometry_of_jukebox() -> None:
     configs = {0: presets.upsampler_level_0(), 1: presets.upsampler_level_1(), 2: presets.prior_1b_lyrics()}
     g = geometry_for((8, 32, 128), 44100, configs)
     assert g.n_ctx == (8192, 8192, 6144) and g.min_duration == 17.84 and g.max_duration == 600.0
-    assert round(g.window_seconds(2), 2) == 17.83
 
 
 def test_labels_for_every_prior(reference_dir: Path) -> None:
