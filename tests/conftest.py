@@ -32,5 +32,19 @@ def one_thread() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def eager_fp32_auto(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """``step="auto"`` means eager (torch.compile off) except in tests marked ``compile``, and
+    ``precision="auto"`` means fp32 (no timing), so the suite neither compiles for tens of seconds nor
+    depends on this machine's speed. Tests of the measurement itself restore it (tests/model/sampling/test_precision.py)."""
+    import torch._dynamo
+
+    from model.sampling import precision
+
+    monkeypatch.setattr(precision, "measure_precision", lambda prior, batch, timer=None: "fp32")
+    with torch._dynamo.config.patch(disable=request.node.get_closest_marker("compile") is None):
+        yield
+
+
+@pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)

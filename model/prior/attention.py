@@ -15,6 +15,7 @@ from model.prior import attention_patterns as P
 from model.prior.cache import LayerCache
 from model.prior.config import AttnFunc, TransformerConfig
 from model.prior.conv1d import Conv1D
+from model.prior.static_attention import attend_static
 
 
 class FactoredAttention(nn.Module):
@@ -97,6 +98,18 @@ class FactoredAttention(nn.Module):
             else:
                 out = self._step_chunk(q, k, v, cache, start)
         return self.c_proj(self._merge(out))  # (B, T, width)
+
+    def step_static(self, x: Tensor, cache: LayerCache, t: Tensor) -> Tensor:
+        """Position ``t`` ((1,) int64 tensor, >= 1) with the same shapes at every position (for compiling):
+        x (B, 1, width), already layer-normed -> (B, 1, width). Same values as ``forward(x, cache, start=t)``;
+        see static_attention.py. Cross-attention reads the encoder k/v already in the cache."""
+        if self.attn_func == AttnFunc.CROSS:
+            q = self._split(self.c_attn(x)) * self.scale  # (B, H, 1, hd)
+            k = v = q  # unused: encoder k/v are already in the cache
+        else:
+            q, k, v = self._qkv(x)  # (B, H, 1, hd) each
+        out = attend_static(self.attn_func, self.block_ctx, self.blocks, q, k, v, cache, t)  # (B, H, 1, hd)
+        return self.c_proj(self._merge(out))  # (B, 1, width)
 
     # -- full pass ----------------------------------------------------------------------------------
     def _full(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:

@@ -171,9 +171,6 @@ class ConditionalAutoregressive(nn.Module):
         dtype = self.x_emb.weight.dtype
         if cache.dtype != dtype:
             raise InputError(f"the cache holds {cache.dtype} but the model runs in {dtype}; make it with that dtype")
-        if cache.fast_step is not None and T == 1 and s > 0:  # static-shape (compiled) step, fast_step.py
-            self._cond(x_cond, s, 1, dtype)  # same x_cond check as below
-            return cache.fast_step(tokens, x_cond)  # (N, 1, bins)
         h = self.x_emb(tokens)  # (N, T, width)
         if s == 0:
             h = torch.cat([self._start(N, y_cond, dtype), h], dim=1)  # (N, T+1, width)
@@ -185,3 +182,20 @@ class ConditionalAutoregressive(nn.Module):
         if cond is not None and self.config.add_cond_after_transformer:
             h = h + cond
         return self._logits(h)
+
+    def static_step(self, token: Tensor, cache: KVCache, t: Tensor, x_cond: Tensor | None = None) -> Tensor:
+        """``step`` of one token (N, 1) int64 at position ``t`` ((1,) int64 tensor, >= 1), with the same shapes
+        at every position so that ``torch.compile`` traces it once (model/prior/fast_step.py). Returns float32
+        logits (N, bins), the same values as ``step(token, cache, x_cond)[:, 0]`` with ``cache.length == t``;
+        does not advance ``cache.length`` (the caller does). ``x_cond``: (N, >= t + 1, width), (N, 1, width) or None.
+        """
+        dtype = self.x_emb.weight.dtype
+        h = self.x_emb(token) + self.pos_emb.pos_emb.index_select(0, t).to(dtype)  # (N, 1, width)
+        cond = None
+        if x_cond is not None:
+            cond = (x_cond if x_cond.shape[1] == 1 else x_cond.index_select(1, t)).to(dtype)  # (N, 1, width)
+            h = h + cond
+        h = self.transformer.step_static(h, cache, t)  # (N, 1, width)
+        if cond is not None and self.config.add_cond_after_transformer:
+            h = h + cond
+        return F.linear(h[:, 0].float(), self.x_out.weight.float())  # (N, bins)

@@ -25,7 +25,6 @@ Protocol (see docs/priors.md, "Transformer core"):
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -77,8 +76,6 @@ class KVCache:
     n_ctx: int
     length: int = 0
     batch: int = field(init=False)
-    # single-token steps after position 0 go here when set (model/prior/fast_step.py): (token, x_cond) -> logits
-    fast_step: Callable[[Tensor, Tensor | None], Tensor] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.batch = self.layers[0].key.shape[0] if self.layers else 0

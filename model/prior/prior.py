@@ -8,7 +8,7 @@ conditioner (levels 0 and 1); ``prime_prior.*``, ``prime_state_proj.*``, ``prime
 
 Use: ``cond = prior.conditioning(labels, upper_codes)`` once per window, then either ``prior(codes, cond)``
 for losses / eval NLL, or ``cache = prior.new_cache(...)`` and ``prior.logits_step(codes, cond, cache)`` to
-decode token by token. The 1b_lyrics lyric prefix and merged vocabulary never leave this class.
+decode token by token (next-code logits (N, step_vocab) after every call). The 1b_lyrics lyric prefix and merged vocabulary never leave this class.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from model.prior.autoregressive import ConditionalAutoregressive, bits_per_token
 from model.prior.cache import KVCache
 from model.prior.config import AutoregressiveConfig, TransformerConfig
 from model.prior.conv1d import Conv1D, LayerNorm
-from model.prior.label_conditioner import LabelConditioner, LabelConditionerConfig
+from model.prior.fast_step import FastStep
+from model.prior.label_conditioner import LabelConditioner, label_conditioner_config
 from model.prior.lyric_attention import capture_block_input, lyric_attention
 from model.prior.prior_config import PriorConfig
 from model.prior.prior_types import PriorConditioning, PriorOutput
@@ -50,16 +51,6 @@ def lyrics_encoder_config(c: PriorConfig) -> AutoregressiveConfig:
         init_scale=c.prime_init_scale,
     )  # fmt: skip
     return AutoregressiveConfig(transformer=t, bins=c.n_vocab, start_token=True, only_encode=True)
-
-
-def label_conditioner_config(c: PriorConfig) -> LabelConditionerConfig:
-    """``y_emb``: start embedding for every prior, time signal only for the top prior."""
-    return LabelConditionerConfig(
-        y_bins=c.y_bins, t_bins=c.t_bins, max_bow_genre_size=c.max_bow_genre_size, include_time_signal=c.time_signal,
-        width=c.width, n_ctx=c.n_ctx, hop=c.hop_length, sr=c.sample_rate,
-        min_duration=c.min_duration if c.time_signal else None, max_duration=c.max_duration if c.time_signal else None,
-        init_scale=c.init_scale,
-    )  # fmt: skip
 
 
 class JukeboxPrior(nn.Module):
@@ -174,30 +165,39 @@ class JukeboxPrior(nn.Module):
         """Music codes already consumed by ``cache`` (0 before the first ``logits_step``)."""
         return max(0, cache.length - self.config.prime_len - 1)
 
-    def logits_step(self, codes: Tensor, cond: PriorConditioning, cache: KVCache, *, fold: bool = True) -> Tensor:
-        """Feed newly known music codes; return float32 logits over the n_bins music codes.
+    @property
+    def step_vocab(self) -> int:
+        """Width of ``logits_step``'s logits: n_bins, or n_vocab + n_bins merged ids for 1b_lyrics."""
+        return self.config.vocab_size
 
-        On a fresh cache, ``codes`` (N, T) are the window's first T codes (T may be 0: unprimed start) and the
-        result is (N, T + 1, n_bins): row t predicts code t. On later calls ``codes`` (N, T) are the next T
-        codes and the result (N, T, n_bins) predicts the T codes after them. ``[:, -1]`` always predicts the
-        next unknown code. For 1b_lyrics the lyric prefix is fed on the first call and the 2127-way merged
-        logits are folded to 2048: the 80 ids that Jukebox maps to code 0 after its shift-and-clamp (79 lyric
-        characters and code 0) are merged by logsumexp, so softmax/sampling at temperature 1 matches Jukebox.
-        ``fold=False`` returns the merged logits unfolded, (…, n_vocab + n_bins), for samplers that apply
-        temperature and filters to every id first (the sampling engine does, as Jukebox).
+    @property
+    def step_fold(self) -> int:
+        """Ids in front of the music codes in ``logits_step``'s logits (n_vocab for 1b_lyrics, else 0): they
+        fold into code 0 (``fold_merged_logits``, or ``sample_from_logits(..., fold=step_fold)``)."""
+        return self.config.n_vocab if self.config.lyrics == "merged" else 0
+
+    def logits_step(self, codes: Tensor, cond: PriorConditioning, cache: KVCache, fast: FastStep | None = None) -> Tensor:
+        """Feed newly known music codes (N, T); return float32 logits (N, step_vocab) for the next code.
+
+        On a fresh cache ``codes`` are the window's first T codes (T may be 0: unprimed start), later the next
+        T codes; the result always predicts the code after the last one fed. For 1b_lyrics the lyric prefix
+        is fed on the first call and the logits cover all ``n_vocab + n_bins`` merged ids (merged id
+        ``n_vocab + c`` is code c): Jukebox samples every id and maps the lyric ids to code 0, so samplers
+        apply temperature and filters to all ids first and then fold (``step_fold``); ``fold_merged_logits``
+        folds them by logsumexp (the same distribution at temperature 1). ``fast``: a ``FastStep`` over this
+        ``cache`` that computes single codes after the first call (the compiled step, model/prior/fast_step.py).
         """
         c = self.config
         fresh = cache.length == 0
         self._check_codes(codes, c.n_ctx - 1 - self.music_position(cache), allow_empty=fresh, check_values=fresh)
+        tokens = codes + c.n_vocab if c.lyrics == "merged" else codes  # (N, T) ids of the transformer
+        if fast is not None and not fresh and tokens.shape[1] == 1:
+            return fast(tokens, cond.x_cond)  # (N, V)
         if c.lyrics != "merged":
-            return self.prior.step(codes, cache, cond.x_cond, cond.y_cond, cond.encoder_kv)
-        tokens = codes + c.n_vocab  # (N, T) merged ids
+            return self.prior.step(tokens, cache, cond.x_cond, cond.y_cond, cond.encoder_kv)[:, -1]  # (N, V)
         if fresh:
             tokens = torch.cat([self._lyrics(cond), tokens], dim=1)  # (N, n_tokens + T)
-        logits = self.prior.step(tokens, cache, cond.x_cond, cond.y_cond)  # (N, T', n_vocab + n_bins)
-        if fresh:
-            logits = logits[:, c.n_tokens :]  # (N, T + 1, V) music positions only
-        return fold_merged_logits(logits, c.n_vocab) if fold else logits
+        return self.prior.step(tokens, cache, cond.x_cond, cond.y_cond)[:, -1]  # (N, n_vocab + n_bins)
 
     # ---- helpers ----------------------------------------------------------------------------------
     def _lyrics(self, cond: PriorConditioning) -> Tensor:

@@ -6,6 +6,8 @@ There is no final LayerNorm (spec 3.2).
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import Tensor, nn
 
@@ -50,6 +52,12 @@ class ResAttnBlock(nn.Module):
             return x + a + m
         return x + self.res_scale * (a + m)
 
+    def step_static(self, x: Tensor, cache: LayerCache, t: Tensor) -> Tensor:
+        """``forward`` of one position ``t`` ((1,) int64) with fixed shapes: x (B, 1, width) -> (B, 1, width)."""
+        a = self.attn.step_static(self.ln_0(x), cache, t)  # (B, 1, width)
+        m = self.mlp(self.ln_1(x + a))  # (B, 1, width)
+        return x + a + m if self.res_scale == 1.0 else x + self.res_scale * (a + m)
+
 
 class Transformer(nn.Module):
     """The layer stack. ``forward`` runs the full pass or, with a ``KVCache``, the next chunk of positions."""
@@ -75,3 +83,15 @@ class Transformer(nn.Module):
         if cache is not None:
             cache.length += x.shape[1]
         return x
+
+    def step_static(self, x: Tensor, cache: KVCache, t: Tensor) -> Tensor:
+        """Position ``t`` ((1,) int64 tensor) of x (B, 1, width) with the same shapes at every position, for
+        ``torch.compile`` (model/prior/fast_step.py); does not advance ``cache.length`` (the caller does)."""
+        for block, layer_cache in zip(self.blocks, cache.layers, strict=True):
+            x = block.step_static(x, layer_cache, t)
+        return x
+
+    @property
+    def blocks(self) -> list[ResAttnBlock]:
+        """The layers, bottom first (``_attn_mods`` keeps Jukebox's state-dict key)."""
+        return cast("list[ResAttnBlock]", list(self._attn_mods))

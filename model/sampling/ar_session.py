@@ -1,7 +1,8 @@
 """A ``WindowSession`` over any cached step function (a Jukebox prior's ``logits_step`` or the core's ``step``).
 
-The step function feeds newly known music codes (B, T) into the window's cache and returns logits
-(B, T or T + 1, V) whose last row predicts the next code; on a fresh cache it feeds position 0 first.
+The step function feeds newly known music codes (B, T) into the window's cache and returns the logits
+(B, V) of the next code; on a fresh cache it feeds position 0 first (``JukeboxPrior.logits_step`` is one;
+wrap the core's ``step``, which returns every fed position, as ``lambda t: model.step(t, cache, ...)[:, -1]``).
 ``sample_window`` decides how many codes each call feeds (context chunks, then one code per token).
 """
 
@@ -22,4 +23,4 @@ class CachedSession:
         cache.reset()
 
     def feed(self, codes: Tensor) -> Tensor:
-        return self._step(codes)[:, -1]  # (B, V): the last row predicts the next code
+        return self._step(codes)  # (B, V): predicts the next code

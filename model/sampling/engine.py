@@ -1,7 +1,7 @@
 """The level loop: sample levels top to bottom, each in windows, candidates in sub-batches.
 
-Precision is chosen here, at the entry point (``params.precision``): each sampled prior is asked to
-run in that precision (``LevelPrior.use_precision``: the Jukebox adapter casts the module, and the
+Precision is chosen where the model is loaded (model/sampling/precision.py); each sampled prior is asked
+to run in ``params.precision`` (``LevelPrior.use_precision``: ``auto`` keeps the load-time choice, and the
 model keeps LayerNorm, softmax and logits in fp32 inside).
 """
 
@@ -18,7 +18,7 @@ from common.errors import InputError
 from common.progress import CancelToken, Progress, ProgressFn, report
 from model.sampling.lengths import Geometry
 from model.sampling.logits import draw_uniforms, level_generators
-from model.sampling.params import SamplingParams, resolve_precision
+from model.sampling.params import SamplingParams
 from model.sampling.result import LevelTiming, SampleResult
 from model.sampling.session import LevelPrior, sample_window
 from model.sampling.windows import Window, plan_windows
@@ -58,7 +58,7 @@ def sample_levels(
         for lv in (level, level + 1) if prior.cond_downsample else (level,):
             if codes[lv].shape[0] != n:
                 raise InputError(f"level {lv} codes have {codes[lv].shape[0]} rows for {n} candidates: give one per candidate")
-        prior.use_precision(resolve_precision(params.precision, min(n, params.max_batch_size), prior.device))
+        prior.use_precision(params.precision)  # auto: the precision chosen at load (model/sampling/precision.py)
         total = geometry.tokens(sample_length, level)
         windows = plan_windows(total, prior.n_ctx, params.hop_fraction_at(level, geometry.n_levels), codes[level].shape[1])
         upper = codes[level + 1] if prior.cond_downsample else None

@@ -11,14 +11,17 @@ from dataclasses import dataclass
 
 import torch
 
-from common.errors import CheckpointError
+from common.errors import CheckpointError, InputError
 from model.checkpoint.builders import load_vqvae, model_identity
 from model.checkpoint.model_dir import ComponentEntry, save_component
 from model.checkpoint.priors import PRIOR_KIND, available_levels, load_prior, prior_component
+from model.prior.fast_step import STEPS
 from model.prior.prior import JukeboxPrior
 from model.prior.prior_config import PriorConfig
 from model.sampling.jukebox import JukeboxLevel
 from model.sampling.lengths import Geometry
+from model.sampling.params import PRECISIONS
+from model.sampling.precision import place_prior
 from model.sampling.setup import geometry_for
 from model.vqvae import VQVAE
 
@@ -36,6 +39,7 @@ class SamplingModel:
     vqvae: VQVAE
     priors: dict[int, JukeboxPrior]
     identity: str  # name@hash of the VQ-VAE weights (stored in codes files)
+    step: str = "auto"  # single-token step strategy of every level (model/prior/fast_step.py STEPS)
 
     @property
     def geometry(self) -> Geometry:
@@ -43,23 +47,45 @@ class SamplingModel:
         return geometry_for(tuple(c.hop_lengths), c.sample_rate, {lv: p.config for lv, p in self.priors.items()})
 
     def __post_init__(self) -> None:
-        self._levels = {lv: JukeboxLevel(p) for lv, p in self.priors.items()}
+        self._levels = {lv: JukeboxLevel(p, self.step) for lv, p in self.priors.items()}
 
     def levels(self) -> dict[int, JukeboxLevel]:
         """One sampling adapter per level, the same objects on every call (they own the caches and
-        the precision state of their priors)."""
+        compiled steps of their priors)."""
         return self._levels
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.vqvae.parameters()).device
 
     @property
     def configs(self) -> dict[int, PriorConfig]:
         return {lv: p.config for lv, p in self.priors.items()}
 
 
-def load_sampling_model(model_dir: str | os.PathLike[str], device: str | torch.device = "cpu") -> SamplingModel:
-    """The VQ-VAE and every prior of ``model_dir``, on ``device``, checked to fit each other."""
+def load_sampling_model(
+    model_dir: str | os.PathLike[str],
+    device: str | torch.device = "cpu",
+    precision: str = "fp32",
+    step: str = "auto",
+    batch: int = 1,
+) -> SamplingModel:
+    """The VQ-VAE and every prior of ``model_dir``, on ``device``, checked to fit each other.
+
+    ``precision`` of the priors (``fp32``, ``bf16``, or ``auto``: measured at ``batch`` rows, the run's
+    sub-batch size) is chosen here, once: no other copy of the weights is kept (model/sampling/precision.py);
+    the VQ-VAE stays fp32. ``step``: the single-token step strategy (``auto``, ``compiled``, ``eager``).
+    """
+    if precision not in PRECISIONS:
+        raise InputError(f"precision {precision!r} is not known: use one of {', '.join(PRECISIONS)}")
+    if step not in STEPS:
+        raise InputError(f"step {step!r} is not known: use one of {', '.join(STEPS)}")
     vqvae = load_vqvae(model_dir).to(device)
     levels = available_levels(model_dir)
     if not levels:
         raise CheckpointError(f"{model_dir}: has no priors (components of kind '{PRIOR_KIND}'); it can encode and decode only")
-    priors = {level: load_prior(model_dir, level).to(device).eval() for level in levels}
-    return SamplingModel(vqvae.eval(), priors, model_identity(model_dir))
+    priors = {}
+    for level in levels:
+        priors[level] = prior = load_prior(model_dir, level).eval()
+        place_prior(prior, device, precision, batch)
+    return SamplingModel(vqvae.eval(), priors, model_identity(model_dir), step)

@@ -8,12 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
 from common.errors import InputError
-from model.prior.fast_step import auto_precision
 
-PRECISIONS = ("auto", "fp32", "bf16")  # auto: see model.prior.fast_step.auto_precision
+PRECISIONS = ("auto", "fp32", "bf16")  # chosen where the model is loaded; auto: see model/sampling/precision.py
 DEFAULT_TEMPERATURE = 0.99
 DEFAULT_HOP_FRACTION_LOWER = 0.5  # upsampler levels: half a window of new tokens per window
 DEFAULT_HOP_FRACTION_TOP = 0.125  # top level: 1/8 of a window of new tokens per window
@@ -127,8 +124,3 @@ class SamplingParams:
                 known[key] = tuple(known[key])
         return cls(**known)
 
-
-def resolve_precision(precision: str, rows: int, device: torch.device) -> str:
-    """``"auto"`` -> fp32 or bf16 for a step over ``rows`` rows on ``device`` (measured rule, see
-    docs/benchmarks.md: single-row bf16 matmuls are slower than fp32 on CPUs); others unchanged."""
-    return auto_precision(rows, device.type) if precision == "auto" else precision

@@ -1,16 +1,19 @@
-"""Static-shape single-token step (eager): same logits as the sliced cached step and the full pass."""
+"""The static-shape single-token step (eager and compiled): same logits as the sliced cached step and the full
+pass; the step strategies and their fallback."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
+from common.errors import InputError
 from model.prior.autoregressive import ConditionalAutoregressive
+from model.prior.cache import KVCache
 from model.prior.config import AttnFunc, AutoregressiveConfig, TransformerConfig
-from model.prior.fast_step import FastStep
+from model.prior.fast_step import FastStep, compile_support, resolve_step
 from model.sampling.ar_session import CachedSession
 from model.sampling.logits import draw_uniforms, make_generators
-from model.sampling.session import sample_window
+from model.sampling.session import Draw, sample_window
 
 # every attention type a released layout decodes with: 1,2,3 (upsamplers, 5b), 0, 4 (summary), 6 (5b_lyrics
 # cross-attention), 7 (1b_lyrics prime attention)
@@ -34,6 +37,17 @@ def make_model(name: str, merged_decoder: bool = False) -> ConditionalAutoregres
     return model
 
 
+def stepper(model: ConditionalAutoregressive, cache: KVCache, fast: FastStep | None, **cond: torch.Tensor | None):  # type: ignore[no-untyped-def]
+    """(B, T) -> (B, V) next-token logits, single tokens after position 0 through ``fast`` (as logits_step)."""
+
+    def feed(t: torch.Tensor) -> torch.Tensor:
+        if fast is not None and cache.length > 0 and t.shape[1] == 1:
+            return fast(t, cond.get("x_cond"))
+        return model.step(t, cache, **cond)[:, -1]
+
+    return feed
+
+
 def test_layouts_cover_every_cached_attention_type() -> None:
     used = {f for name in LAYOUTS for f in TransformerConfig(**LAYOUTS[name]).layer_attn_funcs}  # type: ignore[arg-type]
     assert used == set(AttnFunc) - {AttnFunc.SUMMARY_SPREAD}
@@ -45,7 +59,7 @@ def test_static_step_equals_sliced_step_and_full_pass(name: str) -> None:
     n, L, W = 3, model.n_ctx, model.width
     enc_dims = LAYOUTS[name].get("encoder_dims", 0)
     plain, fast = model.new_cache(n, torch.float32), model.new_cache(n, torch.float32)
-    FastStep(model, fast, compile=False).attach()
+    step = FastStep(model, fast, compile=False)
     with torch.no_grad():
         for window in range(3):  # the cache is reused: every window starts at a different prefix length
             x = torch.randint(0, 11, (n, L))
@@ -56,7 +70,9 @@ def test_static_step_equals_sliced_step_and_full_pass(name: str) -> None:
                 cache.reset()
                 first = 2 + 5 * window
                 outs = [model.step(x[:, :first], cache, x_cond=xc, y_cond=y, encoder_kv=enc)]
-                outs += [model.step(x[:, t : t + 1], cache, x_cond=xc) for t in range(first, L - 1)]
+                for t in range(first, L - 1):
+                    token = x[:, t : t + 1]
+                    outs.append(step(token, xc)[:, None] if cache is fast else model.step(token, cache, x_cond=xc))
                 torch.testing.assert_close(torch.cat(outs, 1), full, atol=1e-5, rtol=1e-5)
                 assert cache.length == L
 
@@ -66,10 +82,10 @@ def test_static_step_broadcast_x_cond_and_no_cond() -> None:
     x, y = torch.randint(0, 11, (2, 48)), torch.randn(2, 1, 16)
     for xc in (torch.randn(2, 1, 16), None):
         cache = model.new_cache(2, torch.float32)
-        FastStep(model, cache, compile=False).attach()
+        step = FastStep(model, cache, compile=False)
         with torch.no_grad():
             outs = [model.step(x[:, :1], cache, x_cond=xc, y_cond=y)]
-            outs += [model.step(x[:, t : t + 1], cache, x_cond=xc) for t in range(1, 47)]
+            outs += [step(x[:, t : t + 1], xc)[:, None] for t in range(1, 47)]
             torch.testing.assert_close(torch.cat(outs, 1), model(x, x_cond=xc, y_cond=y), atol=1e-5, rtol=1e-5)
 
 
@@ -79,11 +95,10 @@ def test_bfloat16_static_step_matches_the_sliced_step() -> None:
     outs = {}
     for fast in (False, True):
         cache = model.new_cache(2, torch.bfloat16)
-        if fast:
-            FastStep(model, cache, compile=False).attach()
+        feed = stepper(model, cache, FastStep(model, cache, compile=False) if fast else None)
         with torch.no_grad():
-            steps = [model.step(x[:, :3], cache, y_cond=y)] + [model.step(x[:, t : t + 1], cache) for t in range(3, 39)]
-        outs[fast] = torch.cat(steps, 1)
+            steps = [model.step(x[:, :3], cache, y_cond=y)[:, -1]] + [feed(x[:, t : t + 1]) for t in range(3, 39)]
+        outs[fast] = torch.stack(steps, 1)
     torch.testing.assert_close(outs[True], outs[False], atol=2e-2, rtol=2e-2)  # bf16 sums in another order
 
 
@@ -94,12 +109,10 @@ def test_sampled_tokens_are_identical_with_the_fast_step() -> None:
     tokens = {}
     for fast in (False, True):
         cache = model.new_cache(4, torch.float32)
-        if fast:
-            FastStep(model, cache, compile=False).attach()
+        feed = stepper(model, cache, FastStep(model, cache, compile=False) if fast else None, x_cond=xc, y_cond=y)
         u = draw_uniforms(make_generators([1, 2, 3, 4]), 38)
         with torch.inference_mode():
-            session = CachedSession(lambda t, c=cache: model.step(t, c, x_cond=xc, y_cond=y), cache)
-            tokens[fast] = sample_window(session, context, u, 1.0, 0, 0.0, 4)
+            tokens[fast] = sample_window(CachedSession(feed, cache), context, u, Draw(chunk_size=4))
     assert torch.equal(tokens[True], tokens[False])
 
 
@@ -107,6 +120,33 @@ def _has_cxx() -> bool:
     import shutil
 
     return any(shutil.which(c) for c in ("g++", "c++", "clang++"))
+
+
+def test_step_strategies_resolve_by_platform(monkeypatch: pytest.MonkeyPatch) -> None:
+    from model.prior import fast_step
+
+    assert resolve_step("eager", "cpu") == "eager"
+    monkeypatch.setattr(fast_step, "compile_support", lambda device: None)
+    assert resolve_step("auto", "cpu") == resolve_step("compiled", "cpu") == "compiled"
+    monkeypatch.setattr(fast_step, "compile_support", lambda device: "no C++ compiler here")
+    assert resolve_step("auto", "cpu") == "eager"
+    with pytest.raises(InputError, match="step 'compiled' cannot be used here: no C\\+\\+ compiler here"):
+        resolve_step("compiled", "cpu")
+    with pytest.raises(InputError, match="auto, compiled, eager"):
+        resolve_step("fast", "cpu")
+
+
+def test_compile_support_names_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    import torch._dynamo
+
+    assert "disabled" in str(compile_support("cpu"))  # tests/conftest.py turns dynamo off outside compile tests
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.delenv("CXX", raising=False)
+    with torch._dynamo.config.patch(disable=False):
+        assert "C++ compiler" in str(compile_support("cpu"))
+        assert "not tried on meta" in str(compile_support("meta"))
 
 
 def test_a_failing_compiler_falls_back_to_the_eager_step(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -120,9 +160,9 @@ def test_a_failing_compiler_falls_back_to_the_eager_step(monkeypatch: pytest.Mon
     model = make_model("upsampler")
     x, y = torch.randint(0, 11, (2, 48)), torch.randn(2, 1, 16)
     cache = model.new_cache(2, torch.float32)
-    step = FastStep(model, cache, compile=True).attach()
+    step = FastStep(model, cache, compile=True)
     with torch.no_grad():
-        outs = [model.step(x[:, :4], cache, y_cond=y)] + [model.step(x[:, t : t + 1], cache) for t in range(4, 47)]
+        outs = [model.step(x[:, :4], cache, y_cond=y)] + [step(x[:, t : t + 1], None)[:, None] for t in range(4, 47)]
     torch.testing.assert_close(torch.cat(outs, 1), model(x, y_cond=y), atol=1e-5, rtol=1e-5)
     assert not step.compiled and step.error == "RuntimeError: no compiler here"
 
@@ -138,24 +178,23 @@ def test_compiled_step_matches_eager_without_recompiling() -> None:
     model = make_model("1b_lyrics")
     n, L = 2, model.n_ctx
     plain, fast = model.new_cache(n, torch.float32), model.new_cache(n, torch.float32)
-    step = FastStep(model, fast, compile=True).attach()
+    step = FastStep(model, fast, compile=True)
     with torch.no_grad():
         for window in range(3):
             x, y, xc = torch.randint(0, 11, (n, L)), torch.randn(n, 1, 16), torch.randn(n, L, 16)
             outs = []
             for cache in (plain, fast):
                 cache.reset()
-                steps = [model.step(x[:, : 1 + window], cache, x_cond=xc, y_cond=y)]
-                steps += [model.step(x[:, t : t + 1], cache, x_cond=xc) for t in range(1 + window, L - 1)]
-                outs.append(torch.cat(steps, 1))
+                feed = stepper(model, cache, step if cache is fast else None, x_cond=xc, y_cond=y)
+                outs.append(torch.stack([feed(x[:, : 1 + window])] + [feed(x[:, t : t + 1]) for t in range(1 + window, L - 1)], 1))
             torch.testing.assert_close(outs[1], outs[0], atol=1e-5, rtol=1e-5)
         for n_new in (5, 17):  # the sampler feeds views of its token buffer: other strides every window
             y, xc, context = torch.randn(n, 1, 16), torch.randn(n, L, 16), torch.randint(0, 11, (n, 3))
             tokens = []
             for cache in (plain, fast):
                 u = draw_uniforms(make_generators([7, 8]), n_new)
-                session = CachedSession(lambda t, c=cache, xc=xc, y=y: model.step(t, c, x_cond=xc, y_cond=y), cache)
-                tokens.append(sample_window(session, context, u, 1.0, 0, 0.0, 2))
+                feed = stepper(model, cache, step if cache is fast else None, x_cond=xc, y_cond=y)
+                tokens.append(sample_window(CachedSession(feed, cache), context, u, Draw(chunk_size=2)))
             assert torch.equal(tokens[0], tokens[1])
     assert step.compiled and step.error is None
     assert counters["stats"]["unique_graphs"] == 1  # traced once: every position and window reuses the graph
@@ -175,8 +214,8 @@ def test_each_fast_step_uses_its_own_weights() -> None:
                 p.normal_(std=0.3, generator=torch.Generator().manual_seed(seed))
         with torch.inference_mode():  # as the sampler runs: cache, step and calls in inference mode
             cache = model.new_cache(2, torch.float32)
-            step = FastStep(model, cache, compile=True).attach()
-            outs = [model.step(x[:, :4], cache, y_cond=y)] + [model.step(x[:, t : t + 1], cache) for t in range(4, 47)]
+            step = FastStep(model, cache, compile=True)
+            outs = [model.step(x[:, :4], cache, y_cond=y)] + [step(x[:, t : t + 1], None)[:, None] for t in range(4, 47)]
             torch.testing.assert_close(torch.cat(outs, 1), model(x, y_cond=y), atol=1e-5, rtol=1e-5)
         assert step.compiled
 
@@ -196,12 +235,11 @@ def test_engine_level_samples_the_same_codes_compiled(family: str) -> None:
     upper = torch.randint(0, config.n_bins, (2, config.n_ctx // 4)) if config.is_upsampler else None
     context = torch.randint(0, config.n_bins, (2, 5))
     codes = []
-    for compile in (False, True):
-        level = JukeboxLevel(build(config), compile=compile)
-        level.use_precision("fp32")
+    for step in ("eager", "compiled"):
+        level = JukeboxLevel(build(config), step=step)
         with torch.inference_mode():
             for _window in range(2):  # the second window re-uses the cache and the compiled graph
                 u = draw_uniforms(make_generators([1, 2]), 20)
-                codes.append(sample_window(level.open_window(y, upper, 2), context, u, 1.0, 0, 0.0, 3))
-        assert level._cache is not None and isinstance(level._cache.fast_step, FastStep) == compile
+                codes.append(sample_window(level.open_window(y, upper, 2), context, u, Draw(chunk_size=3)))
+        assert level.step == step and (level._fast is not None and level._fast.compiled) == (step == "compiled")
     assert all(torch.equal(codes[i], codes[i + 2]) for i in range(2))

@@ -52,12 +52,17 @@ def test_cached_steps_in_chunks_equal_the_full_pass(family: str) -> None:
         cache = prior.new_cache(2, torch.float32)
         rows = [prior.logits_step(codes[:, :0], cond, cache)]  # unprimed start: predicts code 0
         assert prior.music_position(cache) == 0
-        for start, stop in [(0, 5), (5, 6), (6, 17), (17, c.n_ctx - 1)]:
-            rows.append(prior.logits_step(codes[:, start:stop], cond, cache))
+        stops = [5, 6, 17, *range(18, c.n_ctx)]  # chunks, then single codes
+        for start, stop in zip([0, *stops], stops):
+            rows.append(prior.logits_step(codes[:, start:stop], cond, cache))  # predicts code ``stop``
             assert prior.music_position(cache) == stop
-    stepped = torch.cat(rows, dim=1)  # (N, n_ctx, n_bins)
-    assert stepped.shape == (2, c.n_ctx, c.n_bins) and stepped.dtype == torch.float32
-    torch.testing.assert_close(stepped, full, rtol=1e-4, atol=1e-5)
+    stepped = torch.stack(rows, dim=1)  # (N, 1 + len(stops), step_vocab): one row per call
+    assert stepped.shape == (2, 1 + len(stops), prior.step_vocab) and stepped.dtype == torch.float32
+    assert prior.step_vocab == (c.n_vocab + c.n_bins if c.lyrics == "merged" else c.n_bins)
+    assert prior.step_fold == (c.n_vocab if c.lyrics == "merged" else 0)
+    if c.lyrics == "merged":  # the merged ids, unfolded: fold them as the full pass's reference is folded
+        stepped = fold_merged_logits(stepped, prior.step_fold)
+    torch.testing.assert_close(stepped, full[:, [0, *stops]], rtol=1e-4, atol=1e-5)
     with pytest.raises(InputError):
         prior.logits_step(codes[:, :1], cond, cache)  # the window is full
 

@@ -7,7 +7,7 @@ from model.prior.autoregressive import ConditionalAutoregressive
 from model.prior.config import AutoregressiveConfig, TransformerConfig
 from model.sampling.ar_session import CachedSession
 from model.sampling.logits import draw_uniforms, make_generators, sample_from_logits
-from model.sampling.session import sample_window
+from model.sampling.session import Draw, sample_window
 
 
 def tiny_core(attn_order: int = 2, bins: int = 16) -> ConditionalAutoregressive:
@@ -37,8 +37,8 @@ def test_cached_sampling_matches_full_forward(context_len: int, chunk: int) -> N
     uniforms = draw_uniforms(make_generators([1, 2, 3]), n_new)
     with torch.inference_mode():
         cache = model.new_cache(b, torch.float32)
-        session = CachedSession(lambda t: model.step(t, cache, x_cond=x_cond, y_cond=y_cond), cache)
-        fast = sample_window(session, context, uniforms, 1.0, 0, 0.0, chunk)
+        session = CachedSession(lambda t: model.step(t, cache, x_cond=x_cond, y_cond=y_cond)[:, -1], cache)
+        fast = sample_window(session, context, uniforms, Draw(chunk_size=chunk))
         slow = reference(model, context, uniforms, 1.0, y_cond, x_cond)
     assert torch.equal(fast, slow)
     assert len(set(fast.flatten().tolist())) > 3  # the draw is not degenerate
@@ -51,6 +51,6 @@ def test_session_reuses_one_cache_across_windows() -> None:
     u = draw_uniforms(make_generators([4, 5]), 10)
     with torch.inference_mode():
         ctx = torch.zeros(2, 6, dtype=torch.long)
-        a = sample_window(CachedSession(lambda t: model.step(t, cache, y_cond=y), cache), ctx, u, 1.0, 0, 0.0, 4)
-        b = sample_window(CachedSession(lambda t: model.step(t, cache, y_cond=y), cache), ctx, u, 1.0, 0, 0.0, 4)
+        a = sample_window(CachedSession(lambda t: model.step(t, cache, y_cond=y)[:, -1], cache), ctx, u, Draw(chunk_size=4))
+        b = sample_window(CachedSession(lambda t: model.step(t, cache, y_cond=y)[:, -1], cache), ctx, u, Draw(chunk_size=4))
     assert torch.equal(a, b)

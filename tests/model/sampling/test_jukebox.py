@@ -3,14 +3,14 @@
 import pytest
 import torch
 
-from common.errors import Cancelled
+from common.errors import Cancelled, InputError
 from common.progress import CancelToken, Progress
 from model.prior import presets
 from model.prior.prior import fold_merged_logits
 from model.sampling.logits import draw_uniforms, make_generators, sample_from_logits
 from model.sampling.modes import ancestral, continue_codes, upsample
 from model.sampling.params import SamplingParams
-from model.sampling.session import sample_window
+from model.sampling.session import Draw, sample_window
 from tests.helpers.factories import build, tiny_configs, tiny_geometry, tiny_labels, tiny_levels
 
 FP32 = SamplingParams(precision="fp32", n_candidates=2, seed=3, chunk_size=5)
@@ -45,7 +45,7 @@ def test_cached_engine_window_matches_full_forward(config) -> None:  # type: ign
     context = torch.randint(0, config.n_bins, (b, 7))
     uniforms = draw_uniforms(make_generators([1, 2]), 12)
     with torch.inference_mode():
-        fast = sample_window(level.open_window(y, upper, b), context, uniforms, 1.0, 0, 0.0, 3)
+        fast = sample_window(level.open_window(y, upper, b), context, uniforms, Draw(chunk_size=3))
         slow = slow_reference(level.prior, level.prior.conditioning(y, upper), context, uniforms)
     assert torch.equal(fast, slow)
 
@@ -138,24 +138,33 @@ def test_bf16_engine_runs_and_is_reproducible() -> None:
     print(f"bf16 vs fp32 top-level tokens identical (same seeds): {same:.0%}")
 
 
-def test_switching_back_to_fp32_restores_the_weights_exactly() -> None:
+def _tensor_bytes(obj: object) -> dict[str, int]:
+    """Bytes of every tensor an object holds in its attributes (one level of dicts/lists deep), by dtype."""
+    held: dict[str, int] = {}
+    values = list(vars(obj).values())
+    for v in list(values):
+        if isinstance(v, dict):
+            values += list(v.values())
+        elif isinstance(v, (list, tuple)):
+            values += list(v)
+    for v in values:
+        if isinstance(v, torch.Tensor):
+            held[str(v.dtype)] = held.get(str(v.dtype), 0) + v.numel() * v.element_size()
+    return held
+
+
+def test_a_bf16_switch_keeps_no_copy_of_the_fp32_weights() -> None:
+    """The defect: the level kept a clone of every fp32 weight for its lifetime (twice the memory on a GPU)."""
     level = tiny_levels()[2]
-    before = {k: v.clone() for k, v in level.prior.state_dict().items()}
     level.use_precision("bf16")
-    assert level.dtype == torch.bfloat16
-    level.use_precision("fp32")
-    after = level.prior.state_dict()
-    assert all(torch.equal(before[k], after[k]) for k in before)
-
-
-def test_auto_resolves_by_rows_and_device() -> None:
-    from model.sampling.params import resolve_precision
-
-    cpu = torch.device("cpu")
-    assert resolve_precision("auto", 1, cpu) == "fp32"
-    assert resolve_precision("auto", 16, cpu) == "bf16"
-    assert resolve_precision("auto", 1, torch.device("cuda")) == "bf16"
-    assert resolve_precision("fp32", 64, cpu) == "fp32"
+    assert level.dtype == torch.bfloat16 and level.precision == "bf16"
+    assert _tensor_bytes(level) == {}  # the module's own (bf16) weights are all it has
+    weights = {str(p.dtype) for p in level.prior.parameters()}
+    assert weights == {"torch.bfloat16"}
+    with pytest.raises(InputError, match="runs in bf16.*load the model with precision fp32"):
+        level.use_precision("fp32")
+    level.use_precision("auto")  # keeps what the level runs in
+    assert level.precision == "bf16"
 
 
 def test_merged_lyrics_prior_samples_all_ids_then_folds_at_any_temperature() -> None:
@@ -171,12 +180,12 @@ def test_merged_lyrics_prior_samples_all_ids_then_folds_at_any_temperature() -> 
     context = torch.randint(0, config.n_bins, (b, 7))
     uniforms = draw_uniforms(make_generators([1, 2]), 12)
     with torch.inference_mode():
-        fast = sample_window(level.open_window(y, None, b), context, uniforms, 0.7, 5, 0.0, 3)
+        fast = sample_window(level.open_window(y, None, b), context, uniforms, Draw(0.7, top_k=5, chunk_size=3))
         prior, seq = level.prior, context
         cond = prior.conditioning(y, None)
         for i in range(uniforms.shape[1]):  # reference: a fresh cache fed the whole sequence every step
             cache = prior.new_cache(b, torch.float32, torch.device("cpu"))
-            logits = prior.logits_step(seq, cond, cache, fold=False)[:, -1]  # (B, n_vocab + n_bins)
+            logits = prior.logits_step(seq, cond, cache)  # (B, n_vocab + n_bins): merged ids, unfolded
             step = sample_from_logits(logits, uniforms[:, i], 0.7, 5, 0.0, config.n_vocab)
             seq = torch.cat([seq, step[:, None]], dim=1)
     assert torch.equal(fast, seq[:, context.shape[1] :])
