@@ -60,7 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--max-batch-size", type=int, default=16, help="candidates sampled together (default 16)")
     a("--chunk-size", type=int, default=32, help="context codes per model call when a window starts (default 32)")
     a("--precision", choices=("auto", "fp32", "bf16"), default="auto",
-      help="auto (default): fp32 on CPU for fewer than 16 rows per batch, bf16 for more and on GPUs (measured, docs/benchmarks.md)")
+      help="of the priors, chosen at load; auto (default): whichever steps faster here at the run's batch size, by a short measurement")
+    a("--step", choices=("auto", "compiled", "eager"), default="auto",
+      help="single-token step: compiled (torch.compile; the first window compiles), eager, or auto (default): compiled where it works")
     a("--lowest-level", type=int, default=0, help="stop after this level (the top level = a quick sketch)")
     add_device_argument(parser)
     a("--no-align", action="store_true", help="skip the lyric alignment")
@@ -94,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--candidates {args.candidates} is out of range: use 1..{MAX_CANDIDATES} (each is a whole run; split more over several runs)")
     lyrics = _read_lyrics(args.lyrics_file) if args.lyrics_file else args.lyrics
     args.device = resolve_device(args.device)
-    model = load_sampling_model(args.model, args.device)
+    model = load_sampling_model(args.model, args.device, precision=args.precision, step=args.step,
+                                batch=min(args.candidates, args.max_batch_size))  # fmt: skip
     geo, vq = model.geometry, model.vqvae
     sr = geo.sample_rate
     _check_levels(sorted(model.priors), geo.n_levels - 1, args.mode, args.lowest_level)
