@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
-from segue.device import add_device_argument
+from segue.commands._model import (
+    add_chunk_argument,
+    add_model_arguments,
+    chunk_seconds,
+    load_codes_for,
+    load_vqvae_on,
+)
 
 NAME = "decode"
 HELP = "decode one level of a codes file back to audio (32-bit float WAV by default)"
@@ -22,9 +27,8 @@ A codes file with several items (batch) writes OUT-0.wav, OUT-1.wav, ...
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    add_device_argument(parser)
     parser.add_argument("codes", type=Path, metavar="CODES.npz", help="codes file written by 'segue encode'")
-    parser.add_argument("--model", type=Path, required=True, metavar="DIR", help="segue model directory")
+    add_model_arguments(parser)
     parser.add_argument("--level", type=int, required=True, help="level to decode (0 = bottom, finest)")
     parser.add_argument(
         "-o", "--output", type=Path, required=True, metavar="OUT.wav", help="audio file (.wav or .flac)"
@@ -36,13 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=32,
         help="32: float WAV, written exactly (default); 16/24: integer PCM (WAV or FLAC), clipped to [-1, 1]",
     )
-    parser.add_argument(
-        "--chunk-seconds",
-        type=float,
-        metavar="S",
-        help="decode in overlapping pieces of about S seconds to bound memory (default: automatic; "
-        "0 = all at once)",
-    )
+    add_chunk_argument(parser, "decode", "all at once")
     parser.add_argument(
         "--allow-other-model",
         action="store_true",
@@ -57,18 +55,13 @@ def run(args: argparse.Namespace) -> int:
 
     from common.errors import CodesError, InputError
     from model.audio import write_audio
-    from model.checkpoint.builders import load_vqvae, model_identity
-    from model.codes import load_codes
-    from segue.device import resolve_device
+    from model.checkpoint.builders import model_identity
     from segue.progress_bars import ProgressBars
 
-    device = resolve_device(args.device)
-    vqvae = load_vqvae(args.model).to(device)
+    seconds = chunk_seconds(args.chunk_seconds)
+    device, vqvae = load_vqvae_on(args.model, args.device)
     cfg = vqvae.config
-    codes_file = load_codes(args.codes, codebook_size=cfg.codebook_size)
-    codes_file.check_fits(
-        hop_lengths=cfg.hop_lengths, codebook_size=cfg.codebook_size, sample_rate=cfg.sample_rate
-    )
+    codes_file = load_codes_for(args.codes, cfg)
     identity = model_identity(args.model)
     same_weights = codes_file.meta.model.rsplit("@", 1)[-1] == identity.rsplit("@", 1)[-1]
     if not same_weights and not args.allow_other_model:
@@ -82,11 +75,7 @@ def run(args: argparse.Namespace) -> int:
     if codes.shape[1] == 0:
         raise InputError(f"{args.codes}: level {args.level} has no tokens")
     hop = cfg.hop_lengths[args.level]
-    chunk = None
-    if args.chunk_seconds is not None:
-        if not (math.isfinite(args.chunk_seconds) and args.chunk_seconds >= 0):
-            raise InputError(f"--chunk-seconds must be a number of seconds >= 0, got {args.chunk_seconds}")
-        chunk = max(1, int(round(args.chunk_seconds * cfg.sample_rate / hop))) if args.chunk_seconds else 0
+    chunk = None if seconds is None else (max(1, int(round(seconds * cfg.sample_rate / hop))) if seconds else 0)
     with ProgressBars() as bars, torch.inference_mode():
         audio = vqvae.decode(codes, args.level, chunk_tokens=chunk, progress=bars).cpu()  # (N, L * hop, 1)
     outputs = (

@@ -5,6 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from segue.commands._model import (
+    add_model_arguments,
+    add_song_arguments,
+    load_codes_for,
+    load_for_sampling,
+    lyrics_of,
+)
+
 NAME = "eval"
 HELP = "evaluate a model on codes (nll: bits per token under one level's prior)"
 DESCRIPTION = """\
@@ -16,27 +24,17 @@ Codes longer than one window are scored window by window (each code once). Lower
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from segue.device import add_device_argument
-
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     sub = parser.add_subparsers(dest="what", metavar="WHAT")
     sub.required = True
     nll = sub.add_parser("nll", help="bits per token of a codes file under one level's prior")
     a = nll.add_argument
     a("codes", type=Path, metavar="CODES.npz")
-    a("--model", type=Path, required=True, metavar="DIR", help="segue model directory")
+    add_model_arguments(nll)
     a("--level", type=int, required=True, help="level whose prior scores the codes (0 = bottom)")
-    a("--artist", default="unknown")
-    a("--genre", default="unknown")
-    lyrics = nll.add_mutually_exclusive_group()
-    lyrics.add_argument("--lyrics", default="")
-    lyrics.add_argument("--lyrics-file", type=Path, metavar="FILE")
-    a("--ids", type=Path, metavar="DIR", help="folder with the id lists (default: MODEL/ids)")
-    a("--total-length", type=float, metavar="S", help="song length label, seconds (default: the codes' length, at least the model's minimum)")
-    a("--offset", type=float, default=0.0, metavar="S", help="where in the song the codes start, seconds")
+    add_song_arguments(nll, start="the codes start", end="the codes' length")
     a("--per-token", type=Path, metavar="OUT.npy", help="also save the bits of every code, (items, tokens) float32")
     a("--precision", choices=("fp32", "bf16"), default="fp32", help="default fp32")
-    add_device_argument(nll)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,23 +43,19 @@ def run(args: argparse.Namespace) -> int:
 
     from common.errors import InputError
     from conditioning.labels import Metadata
-    from model.codes import load_codes
     from model.sampling import lengths as L
     from model.sampling.jukebox import JukeboxLevel
-    from model.sampling.loading import load_sampling_model
     from model.sampling.nll import code_nll
     from model.sampling.setup import labels_for_priors
-    from segue.device import resolve_device
     from segue.progress_bars import ProgressBars
 
-    args.device = resolve_device(args.device)
-    model = load_sampling_model(args.model, args.device)
+    lyrics = lyrics_of(args)  # before the model loads: a missing file is a one-line error at once
+    _, model = load_for_sampling(args.model, args.device)
     vq, geo = model.vqvae, model.geometry
     if args.level not in model.priors:
         raise InputError(f"--level {args.level}: the model has priors for levels {sorted(model.priors)}")
     prior = model.priors[args.level]
-    cf = load_codes(args.codes, codebook_size=vq.config.codebook_size)
-    cf.check_fits(hop_lengths=vq.config.hop_lengths, codebook_size=vq.config.codebook_size, sample_rate=geo.sample_rate)
+    cf = load_codes_for(args.codes, vq.config)
     codes = torch.from_numpy(cf.level(args.level)).long()  # (N, T)
     upper = torch.from_numpy(cf.level(args.level + 1)).long() if prior.config.is_upsampler else None
     samples = codes.shape[1] * geo.hops[args.level]
@@ -72,7 +66,6 @@ def run(args: argparse.Namespace) -> int:
         total = L.default_total_samples(samples, geo, offset)
     if prior.config.time_signal:
         L.check_total_length(total, samples, geo, offset)
-    lyrics = args.lyrics_file.read_text(encoding="utf-8") if args.lyrics_file else args.lyrics
     meta = Metadata(args.artist, args.genre, lyrics, total_length=total, offset=offset)
     labels = labels_for_priors({args.level: prior.config}, meta, args.ids or args.model / "ids")
     with ProgressBars() as bars:

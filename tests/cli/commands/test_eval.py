@@ -34,3 +34,15 @@ def test_eval_nll_prints_bits_and_saves_per_token(tmp_path: Path, capsys: pytest
     assert "level 2:" in capsys.readouterr().out
     assert main([*args, "--level", "3"]) == 2
     assert "levels [0, 1, 2]" in capsys.readouterr().err
+
+
+def test_eval_nll_names_a_missing_lyrics_file_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # this printed "internal error: FileNotFoundError" (segue sample said it plainly)
+    model = tiny_model_dir(tmp_path / "model")
+    codes = [torch.zeros((1, n), dtype=torch.long) for n in (256, 64, 16)]
+    save_codes(tmp_path / "c.npz", codes, CodesMeta(44100, (8, 32, 128), 64, "tiny@x", 2048))
+    missing = tmp_path / "missing.txt"
+    argv = ["eval", "nll", str(tmp_path / "c.npz"), "--model", str(model), "--level", "2", "--lyrics-file", str(missing)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err == f"segue eval: error: --lyrics-file {missing}: no such file\n"
