@@ -16,6 +16,8 @@ import torch
 from torch import nn
 
 from common.errors import ConfigError, InputError
+from model.prior import presets
+from model.prior.prior_config import PriorConfig
 
 
 @dataclass(frozen=True)
@@ -87,19 +89,27 @@ class LabelConditionerConfig:
         return hps
 
 
-def _jukebox(y_bins: tuple[int, int], t_bins: int, g: int, width: int, n_ctx: int, hop: int, init_scale: float,
-             durations: tuple[float, float] | None) -> LabelConditionerConfig:
-    lo, hi = durations if durations else (None, None)
-    return LabelConditionerConfig(y_bins, t_bins, g, durations is not None, width, n_ctx, hop, 44100, lo, hi, init_scale)
+def label_conditioner_config(c: PriorConfig) -> LabelConditionerConfig:
+    """``y_emb``: start embedding for every prior, time signal only for the top prior."""
+    return LabelConditionerConfig(
+        y_bins=c.y_bins, t_bins=c.t_bins, max_bow_genre_size=c.max_bow_genre_size, include_time_signal=c.time_signal,
+        width=c.width, n_ctx=c.n_ctx, hop=c.hop_length, sr=c.sample_rate,
+        min_duration=c.min_duration if c.time_signal else None, max_duration=c.max_duration if c.time_signal else None,
+        init_scale=c.init_scale,
+    )  # fmt: skip
 
 
-# The label conditioners of the released priors (spec §3.1; shapes checked against the official state dicts).
+# The label conditioners of the released priors, from their presets (shapes checked against the official
+# state dicts in tests/model/prior/test_label_conditioner.py).
 JUKEBOX_LABEL_CONDITIONERS: dict[str, LabelConditionerConfig] = {
-    "upsampler_level_0": _jukebox((120, 4111), 128, 5, 1920, 8192, 8, 0.4, None),
-    "upsampler_level_1": _jukebox((120, 4111), 128, 5, 1920, 8192, 32, 0.4, None),
-    "5b": _jukebox((120, 4111), 128, 5, 4800, 8192, 128, 0.1, (60.0, 600.0)),
-    "5b_lyrics": _jukebox((120, 4111), 128, 5, 4800, 8192, 128, 0.1, (23.8, 600.0)),
-    "1b_lyrics": _jukebox((604, 7898), 64, 1, 2048, 6144, 128, 0.2, (17.84, 600.0)),
+    name: label_conditioner_config(preset())
+    for name, preset in (
+        ("upsampler_level_0", presets.upsampler_level_0),
+        ("upsampler_level_1", presets.upsampler_level_1),
+        ("5b", presets.prior_5b),
+        ("5b_lyrics", presets.prior_5b_lyrics),
+        ("1b_lyrics", presets.prior_1b_lyrics),
+    )
 }
 
 

@@ -40,6 +40,15 @@ def test_keys_match_the_official_checkpoints(reference_dir: Path) -> None:
         assert shapes == official, name
 
 
+def test_conditioner_presets_agree_with_the_label_sets() -> None:
+    """From the prior presets (model/) and conditioning's label sets: the same genre slots, windows, durations."""
+    assert JUKEBOX_LABEL_CONDITIONERS.keys() == JUKEBOX_LABEL_SETS.keys()
+    for name, config in JUKEBOX_LABEL_CONDITIONERS.items():
+        ls = JUKEBOX_LABEL_SETS[name]
+        ours = (config.max_bow_genre_size, config.n_ctx, config.hop, config.sr, config.min_duration, config.max_duration)
+        assert ours == (ls.max_bow_genre_size, ls.n_ctx, ls.hop, ls.sr, ls.min_duration, ls.max_duration), name
+
+
 def test_range_embedding_bins() -> None:
     emb = RangeEmbedding(1, 4, 10.0, 50.0, width=3)
     table = emb.emb.weight
