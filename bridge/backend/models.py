@@ -33,6 +33,7 @@ from common.errors import CheckpointError, ConfigError, InputError
 from common.progress import CancelToken, Progress, ProgressFn
 from model.checkpoint.builders import load_vqvae, model_identity
 from model.checkpoint.model_dir import MANIFEST, read_manifest
+from model.prior.fast_step import STEPS
 from model.sampling.loading import PRIOR_KIND, SamplingModel, load_sampling_model
 from model.sampling.params import PRECISIONS, SamplingParams
 
@@ -43,7 +44,8 @@ class ModelBackendConfig:
     live when a model directory has no ``ids/`` folder of its own."""
 
     device: str = "cpu"
-    precision: str = "auto"  # of the priors: auto = by rows and device (SamplingParams); the VQ-VAE stays fp32
+    precision: str = "auto"  # of the priors, chosen at load: auto = measured at max_batch_size rows; the VQ-VAE stays fp32
+    step: str = "auto"  # single-token step: compiled (torch.compile), eager, or auto = compiled where it works
     max_batch_size: int = 16  # candidates sampled together
     chunk_size: int = 32  # context tokens per model call when a window refills its cache
     max_loaded: int = 1  # models kept in memory
@@ -54,6 +56,8 @@ class ModelBackendConfig:
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise ConfigError(f"model_backend.precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
+        if self.step not in STEPS:
+            raise ConfigError(f"model_backend.step {self.step!r} is not one of {', '.join(STEPS)}")
         if not 1 <= self.max_batch_size <= 1024:
             raise ConfigError(f"model_backend.max_batch_size {self.max_batch_size} is outside 1..1024")
         if not 1 <= self.chunk_size <= 65536:
@@ -106,7 +110,7 @@ class ModelBackend:
     def load(self, name: str, progress: ProgressFn) -> None:
         directory = self._dir(name)
         progress(Progress("load", 0, 1))
-        model = _load_model_dir(directory, self.config.device)
+        model = _load_model_dir(directory, self.config)
         with self._lock:
             self._loaded.pop(name, None)
             while len(self._loaded) >= self.config.max_loaded:
@@ -166,12 +170,12 @@ class ModelBackend:
         return Path(self.config.ids_dir).expanduser()
 
 
-def _load_model_dir(directory: Path, device: str) -> SamplingModel:
+def _load_model_dir(directory: Path, config: ModelBackendConfig) -> SamplingModel:
     """The VQ-VAE and every prior of ``directory``; a directory without priors gives a model that can only encode."""
     manifest = read_manifest(directory)
     if any(entry.kind == PRIOR_KIND for entry in manifest.components):
-        return load_sampling_model(directory, device)
-    return SamplingModel(load_vqvae(directory).to(device).eval(), {}, model_identity(directory))
+        return load_sampling_model(directory, config.device, config.precision, config.step, config.max_batch_size)
+    return SamplingModel(load_vqvae(directory).to(config.device).eval(), {}, model_identity(directory))
 
 
 def _check_supported(spec: JobSpec) -> None:

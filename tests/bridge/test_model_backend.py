@@ -189,6 +189,14 @@ def test_auto_precision_is_the_default_and_follows_the_batch(models: Path) -> No
     assert bf16._loaded["sketch"].priors[2].prior.x_emb.weight.dtype == torch.bfloat16
 
 
+def test_the_step_option_reaches_every_level(models: Path) -> None:
+    b = ModelBackend(models, ModelBackendConfig(step="eager"))
+    b.load("sketch", lambda p: None)
+    assert {lv.step for lv in b._loaded["sketch"].levels().values()} == {"eager"}
+    with pytest.raises(ConfigError, match="model_backend.step 'fast' is not one of auto, compiled, eager"):
+        ModelBackendConfig.from_dict({"step": "fast"})
+
+
 @pytest.mark.parametrize(
     "make,error,words",
     [
