@@ -34,7 +34,7 @@ from model.checkpoint.priors import (
     check_prior_fits_vqvae,
     explain_vocab_mismatch,
     prior_component,
-    prior_config_from_hps,
+    prior_config_for_level,
     read_vqvae_config,
 )
 
@@ -177,7 +177,7 @@ def convert_hf(
             source = f"{hf_dir} priors.{index} ({component})"
             prior_hps = hf_prior_config_to_hps(hf_config, level, source)
             try:
-                prior_config = prior_config_from_hps(prior_hps, level, config, source)
+                prior_config = prior_config_for_level(prior_hps, level, config, source)
             except ConfigError as exc:
                 raise CheckpointError(f"config.json does not describe a valid prior: {exc}") from exc
             check_prior_fits_vqvae(prior_config, config, source)

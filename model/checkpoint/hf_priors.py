@@ -86,7 +86,7 @@ def hf_prior_configs(checkpoint: HFCheckpoint) -> list[dict[str, Any]]:
 
 
 def hf_prior_config_to_hps(prior: Mapping[str, Any], level: int, source: str) -> dict[str, Any]:
-    """Jukebox hps (``PriorConfig.from_jukebox_hps`` input) of one HF prior config at OpenAI ``level``."""
+    """Jukebox hps (``jukebox_hps.prior_config_from_hps`` input) of one HF prior config at OpenAI ``level``."""
     if prior.get("act_fn", "quick_gelu") != "quick_gelu":
         raise CheckpointError(f"{source}: act_fn {prior.get('act_fn')!r} is not supported (Jukebox uses quick_gelu)")
     hps: dict[str, Any] = {"level": level, "attn_order": _attn_order(prior, source)}

@@ -1,15 +1,18 @@
-"""Translation between ``PriorConfig`` fields and OpenAI Jukebox's hyper-parameter names (``hparams.py``)."""
+"""Translation between ``PriorConfig`` fields and OpenAI Jukebox's hyper-parameter names (``hparams.py``).
+
+``prior_config_from_hps`` reads Jukebox hps into a ``PriorConfig``; ``hps_from_prior_config`` writes one
+back. The dialect lives here, beside the other checkpoint translators; ``PriorConfig`` knows only its own
+format (``to_dict``/``from_dict``), so the import runs one way: checkpoint -> prior.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from common.errors import ConfigError
-
-if TYPE_CHECKING:
-    from model.prior.prior_config import PriorConfig
+from model.prior.prior_config import PriorConfig
 
 # our field -> Jukebox hps name, for fields whose meaning is identical
 _SAME_MEANING = {
@@ -61,6 +64,14 @@ _NONE_IS_VALUE = {"alignment_layer", "alignment_head", "cond_dilation_cycle"}
 _MUST_BE_OFF = ("spread", "zero_out", "res_scale", "pos_init", "attn_dropout", "resid_dropout", "emb_dropout")
 
 
+def prior_config_from_hps(hps: Mapping[str, Any], vqvae_hps: Mapping[str, Any] | None = None) -> PriorConfig:
+    """A ``PriorConfig`` from OpenAI Jukebox hyper-parameters (``hparams.py`` names: prior_width, prior_depth,
+    heads, attn_order, blocks, n_ctx, l_bins, y_bins, t_bins, labels_v3, use_tokens, n_tokens, n_vocab,
+    single_enc_dec, prime_*, cond_*, alignment_*, fp16_params, ...). ``vqvae_hps`` gives levels, downs_t,
+    strides_t, l_bins and sr, which win over the prior's copies (defaults: the released VQ-VAE)."""
+    return PriorConfig(**config_kwargs_from_hps(hps, vqvae_hps or {}))
+
+
 def config_kwargs_from_hps(hps: Mapping[str, Any], vqvae_hps: Mapping[str, Any]) -> dict[str, Any]:
     """Keyword arguments of ``PriorConfig`` from Jukebox ``hps`` (+ VQ-VAE ``vqvae_hps``)."""
     if not isinstance(hps, Mapping) or not isinstance(vqvae_hps, Mapping):
@@ -109,8 +120,6 @@ def _durations_from_t_ranges(t_ranges: Any, sr: int) -> dict[str, float]:
 
 
 def _n_ctx_from_sample_length(hps: Mapping[str, Any], kwargs: Mapping[str, Any]) -> int:
-    from model.prior.prior_config import PriorConfig
-
     defaults = {f.name: f.default for f in dataclasses.fields(PriorConfig)}
     downs, strides = kwargs.get("downs_t", defaults["downs_t"]), kwargs.get("strides_t", defaults["strides_t"])
     level = kwargs.get("level", 0)
@@ -120,8 +129,9 @@ def _n_ctx_from_sample_length(hps: Mapping[str, Any], kwargs: Mapping[str, Any])
     return int(hps["sample_length"]) // hop
 
 
-def hps_from_config(c: PriorConfig) -> dict[str, Any]:
-    """Jukebox hps of ``c``; includes the VQ-VAE names (levels, downs_t, strides_t) too."""
+def hps_from_prior_config(c: PriorConfig) -> dict[str, Any]:
+    """Jukebox hps of ``c``; includes the VQ-VAE names (levels, downs_t, strides_t) too, so
+    ``prior_config_from_hps(h, h)`` with ``h = hps_from_prior_config(c)`` rebuilds ``c``."""
     hps: dict[str, Any] = {theirs: getattr(c, ours) for ours, theirs in _SAME_MEANING.items()}
     hps["y_bins"] = tuple(c.y_bins)
     hps["use_tokens"] = c.lyrics != "none"

@@ -23,7 +23,7 @@ from model.checkpoint.priors import (
     check_prior_fits_vqvae,
     explain_vocab_mismatch,
     preset_prior_config,
-    prior_config_from_hps,
+    prior_config_for_level,
 )
 
 if TYPE_CHECKING:
@@ -77,11 +77,11 @@ def resolve_prior_config(
 ) -> PriorConfig:
     """The config of the prior in ``path`` at ``level`` from the first source that applies (module docstring)."""
     if level in hps.priors:
-        config = prior_config_from_hps(hps.priors[level], level, vqvae, f"{hps.source} (prior_level_{level})")
+        config = prior_config_for_level(hps.priors[level], level, vqvae, f"{hps.source} (prior_level_{level})")
     elif preset is not None:
         config = preset_prior_config(preset, level)
     elif saved_hps:
-        config = prior_config_from_hps(saved_hps, level, vqvae, f"{path} (saved hps)")
+        config = prior_config_for_level(saved_hps, level, vqvae, f"{path} (saved hps)")
     else:
         raise ConfigError(
             f"{path}: no hyper-parameters for prior level {level} (the file has none saved). Pass --preset "

@@ -3,7 +3,7 @@
 A model directory holds one VQ-VAE and any set of priors. ``load_prior(dir, level)`` builds one with its
 weights loaded strictly, after checking that it generates codes of the directory's VQ-VAE (same level
 count, hops, codebook size and sample rate), so a prior converted against another VQ-VAE is refused with
-the reason instead of producing noise. ``prior_config_from_hps`` / ``preset_prior_config`` are how the
+the reason instead of producing noise. ``prior_config_for_level`` / ``preset_prior_config`` are how the
 importers turn Jukebox hyper-parameters or a release name into a ``PriorConfig``.
 """
 
@@ -148,14 +148,14 @@ def check_prior_fits_vqvae(prior: PriorConfig, vqvae: VQVAEConfig, source: str) 
         )
 
 
-def prior_config_from_hps(
+def prior_config_for_level(
     hps: Mapping[str, Any], level: int, vqvae: VQVAEConfig, source: str
 ) -> PriorConfig:
     """``PriorConfig`` from Jukebox hps for the prior of ``level``; geometry not in ``hps`` comes from ``vqvae``.
 
     Geometry that ``hps`` does give is kept, so a disagreement with the VQ-VAE is reported, not hidden.
     """
-    from model.prior.prior_config import PriorConfig
+    from model.checkpoint.jukebox_hps import prior_config_from_hps
 
     if not isinstance(hps, Mapping):
         raise ConfigError(f"{source}: hyper-parameters must be a JSON object of Jukebox names")
@@ -166,7 +166,7 @@ def prior_config_from_hps(
     vq_hps = vqvae.to_jukebox_hps()
     fallback = {k: vq_hps[k] for k in _GEOMETRY_HPS if k in vq_hps and hps.get(k) is None}
     try:
-        return PriorConfig.from_jukebox_hps({**hps, "level": level}, fallback)
+        return prior_config_from_hps({**hps, "level": level}, fallback)
     except TypeError as exc:  # a required field (prior_width, n_ctx, ...) is missing
         raise ConfigError(
             f"{source}: incomplete prior hyper-parameters ({exc}); give at least prior_width, prior_depth, heads, "

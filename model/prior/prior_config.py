@@ -3,7 +3,7 @@
 A prior generates the codes of one VQ-VAE level. The top prior (level 2) is conditioned on labels
 (artist, genre, timing) and optionally lyrics; the upsamplers (levels 1 and 0) are conditioned on the codes
 of the level above. ``to_dict``/``from_dict`` are our checkpoint format (JSON-safe);
-``from_jukebox_hps``/``to_jukebox_hps`` speak OpenAI Jukebox's hyper-parameter names.
+OpenAI Jukebox's hyper-parameter names are translated in ``model/checkpoint/jukebox_hps.py``.
 """
 
 from __future__ import annotations
@@ -152,23 +152,6 @@ class PriorConfig:
             return cls(**kwargs)
         except TypeError as e:  # missing required keys
             raise ConfigError(f"prior config: {e}") from None
-
-    @classmethod
-    def from_jukebox_hps(cls, hps: Mapping[str, Any], vqvae_hps: Mapping[str, Any] | None = None) -> PriorConfig:
-        """Build from OpenAI Jukebox hyper-parameters (``hparams.py`` names: prior_width, prior_depth, heads,
-        attn_order, blocks, n_ctx, l_bins, y_bins, t_bins, labels_v3, use_tokens, n_tokens, n_vocab,
-        single_enc_dec, prime_*, cond_*, alignment_*, fp16_params, ...). ``vqvae_hps`` gives levels,
-        downs_t, strides_t (defaults: the released VQ-VAE)."""
-        from model.checkpoint.jukebox_hps import config_kwargs_from_hps
-
-        return cls(**config_kwargs_from_hps(hps, vqvae_hps or {}))
-
-    def to_jukebox_hps(self) -> dict[str, Any]:
-        """OpenAI Jukebox hyper-parameter names; ``from_jukebox_hps(c.to_jukebox_hps(), c.to_jukebox_hps())``
-        rebuilds ``c``."""
-        from model.checkpoint.jukebox_hps import hps_from_config
-
-        return hps_from_config(self)
 
 
 def _check(ok: bool, message: str) -> None:

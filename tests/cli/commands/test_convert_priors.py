@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from model.checkpoint.jukebox_hps import hps_from_prior_config
 from model.checkpoint.priors import available_levels, load_prior
 from model.prior import presets
 from segue.cli import main
@@ -22,7 +23,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     configs = {0: presets.tiny_upsampler(0), 1: presets.tiny_upsampler(1), 2: presets.tiny_prior_separate()}
     for level, config in configs.items():  # no hps inside: they come from --hps
         save_prior(d / f"prior_level_{level}.pth.tar", randomised_prior(config, seed=level), hps=False)
-    keyed = {f"prior_level_{level}": c.to_jukebox_hps() for level, c in configs.items()}
+    keyed = {f"prior_level_{level}": hps_from_prior_config(c) for level, c in configs.items()}
     (d / "hps.json").write_text(json.dumps(keyed))
     return d
 
@@ -44,7 +45,7 @@ def test_add_a_prior_to_an_existing_dir(files: Path, tmp_path: Path, capsys: pyt
     out = tmp_path / "model"
     assert main(["convert", "--format", "openai", "--vqvae", str(files / "vqvae.pth.tar"), "-o", str(out)]) == 0
     single = tmp_path / "level0.json"
-    single.write_text(json.dumps(presets.tiny_upsampler(0).to_jukebox_hps()))
+    single.write_text(json.dumps(hps_from_prior_config(presets.tiny_upsampler(0))))
     add = ["convert", "--format", "openai", "--prior-level-0", str(files / "prior_level_0.pth.tar"), "-o", str(out)]
     assert main([*add, "--hps", str(single)]) == 0
     assert available_levels(out) == (0,)

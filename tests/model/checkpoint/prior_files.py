@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from model.checkpoint.jukebox_hps import hps_from_prior_config
 from model.prior.prior import JukeboxPrior
 from model.prior.prior_config import PriorConfig
 from model.vqvae import VQVAE, VQVAEConfig
@@ -25,7 +26,7 @@ def save_prior(path: Path, prior: JukeboxPrior, *, hps: bool = True, module_pref
     state = {("module." if module_prefix else "") + k: v for k, v in prior.state_dict().items()}
     checkpoint: dict[str, Any] = {"model": state, "step": 1, **extra}
     if hps:
-        checkpoint["hps"] = prior.config.to_jukebox_hps()
+        checkpoint["hps"] = hps_from_prior_config(prior.config)
     torch.save(checkpoint, path)
     return path
 

@@ -12,6 +12,7 @@ import torch
 from common.errors import CheckpointError, ConfigError
 from model.checkpoint.builders import load_vqvae
 from model.checkpoint.convert import convert_openai
+from model.checkpoint.jukebox_hps import hps_from_prior_config
 from model.checkpoint.model_dir import MANIFEST, read_manifest
 from model.checkpoint.priors import available_levels, load_prior
 from model.prior import presets
@@ -64,7 +65,7 @@ def test_fp16_conv_weights_load_from_either_dtype_and_stay_fp16(tmp_path: Path, 
     original = randomised_prior(c, seed=5)
     assert original.prior.transformer._attn_mods[0].attn.c_attn.w.dtype == torch.float16
     state = {k: (v.to(disk_dtype) if v.is_floating_point() else v) for k, v in original.state_dict().items()}
-    torch.save({"model": state, "hps": c.to_jukebox_hps()}, tmp_path / "top.pth.tar")
+    torch.save({"model": state, "hps": hps_from_prior_config(c)}, tmp_path / "top.pth.tar")
     save_vqvae(tmp_path / "vqvae.pth.tar")
     convert_openai(tmp_path / "vqvae.pth.tar", tmp_path / "model", priors={2: tmp_path / "top.pth.tar"})
     loaded = load_prior(tmp_path / "model", 2)
@@ -105,14 +106,14 @@ def test_missing_hps_says_what_to_pass(files: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "model").exists()
     # a single --hps object applies to the one prior given
     hps = tmp_path / "hps.json"
-    hps.write_text(json.dumps(presets.tiny_upsampler(0).to_jukebox_hps()))
+    hps.write_text(json.dumps(hps_from_prior_config(presets.tiny_upsampler(0))))
     convert_openai(files / "vqvae.pth.tar", tmp_path / "model", priors={0: tmp_path / "bare.pth.tar"}, hps_path=hps)
     assert available_levels(tmp_path / "model") == (0,)
 
 
 def test_hps_for_another_level_or_several_priors_refused(files: Path, tmp_path: Path) -> None:
     hps = tmp_path / "hps.json"
-    hps.write_text(json.dumps(presets.tiny_upsampler(1).to_jukebox_hps()))
+    hps.write_text(json.dumps(hps_from_prior_config(presets.tiny_upsampler(1))))
     with pytest.raises(ConfigError, match="for level 1, but the file was given as prior level 0"):
         convert_openai(files / "vqvae.pth.tar", tmp_path / "m", priors={0: files / "prior_level_0.pth.tar"}, hps_path=hps)
     two = {0: files / "prior_level_0.pth.tar", 1: files / "prior_level_1.pth.tar"}
@@ -142,7 +143,7 @@ def test_wrong_keys_and_wrong_files_are_listed(files: Path, tmp_path: Path) -> N
     state["prior.extra.w"] = torch.zeros(1)
     del state["prior.x_out.weight"]
     state["prior.pos_emb.pos_emb"] = torch.zeros(3, 3)
-    torch.save({"model": state, "hps": prior.config.to_jukebox_hps()}, tmp_path / "bad.pth.tar")
+    torch.save({"model": state, "hps": hps_from_prior_config(prior.config)}, tmp_path / "bad.pth.tar")
     with pytest.raises(CheckpointError, match=r"1 missing: prior\.x_out\.weight; 1 unexpected: prior\.extra\.w; "
                        r"1 wrong shape: prior\.pos_emb\.pos_emb \(3, 3\) vs model \(32, 32\)"):  # fmt: skip
         convert_openai(files / "vqvae.pth.tar", tmp_path / "m", priors={0: tmp_path / "bad.pth.tar"})
@@ -155,7 +156,7 @@ def test_wrong_keys_and_wrong_files_are_listed(files: Path, tmp_path: Path) -> N
 
 def test_lyric_vocabulary_mismatch_is_explained(files: Path, tmp_path: Path) -> None:
     merged = randomised_prior(presets.tiny_prior_merged())  # 64 codes + 79 characters = 143 tokens
-    hps = dict(merged.config.to_jukebox_hps(), n_vocab=80)
+    hps = dict(hps_from_prior_config(merged.config), n_vocab=80)
     save_prior(tmp_path / "top.pth.tar", merged, hps=False)
     (tmp_path / "hps.json").write_text(json.dumps(hps))
     with pytest.raises(CheckpointError, match=r"143 rows.*64 music codes \+ 80 lyric characters = 144.*to 79"):

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from common.errors import ConfigError
+from model.checkpoint.jukebox_hps import hps_from_prior_config, prior_config_from_hps
 from model.prior import presets
 from model.prior.prior_config import PriorConfig
 
@@ -33,8 +34,8 @@ def test_official_geometry() -> None:
 def test_dict_and_jukebox_hps_round_trip(make) -> None:
     c = make()
     assert PriorConfig.from_dict(json.loads(json.dumps(c.to_dict()))) == c
-    hps = c.to_jukebox_hps()
-    assert PriorConfig.from_jukebox_hps(hps, hps) == c
+    hps = hps_from_prior_config(c)
+    assert prior_config_from_hps(hps, hps) == c
 
 
 # hparams.py DEFAULTS relevant to priors (None = unset), then the released sets on top
@@ -76,15 +77,15 @@ RELEASED = {
 @pytest.mark.parametrize("name", sorted(RELEASED))
 def test_from_released_jukebox_hparams(name: str) -> None:
     hps = {**DEFAULTS, **RELEASED[name]}
-    assert PriorConfig.from_jukebox_hps(hps, hps) == presets.official(name)
+    assert prior_config_from_hps(hps, hps) == presets.official(name)
     with pytest.raises(ConfigError, match="spread=8"):
-        PriorConfig.from_jukebox_hps({**hps, "spread": 8}, hps)
+        prior_config_from_hps({**hps, "spread": 8}, hps)
 
 
 def test_small_prior_hparams_without_labels() -> None:
     hps = {**DEFAULTS, "n_ctx": 8192, "prior_width": 1024, "prior_depth": 48, "attn_order": 2, "blocks": 64,
            "init_scale": 0.7, "labels": False, "level": 1}  # fmt: skip
-    c = PriorConfig.from_jukebox_hps(hps, {**hps, "levels": 2, "downs_t": (5, 3), "strides_t": (2, 2), "l_bins": 1024, "sr": 22050})
+    c = prior_config_from_hps(hps, {**hps, "levels": 2, "downs_t": (5, 3), "strides_t": (2, 2), "l_bins": 1024, "sr": 22050})
     assert (c.labels, c.lyrics, c.n_bins, c.hop_length, c.is_upsampler) == (False, "none", 1024, 256, False)
 
 
