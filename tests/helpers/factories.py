@@ -86,6 +86,27 @@ def hf_vqvae_config(**overrides: Any) -> dict[str, Any]:
     return config
 
 
+# HF ``JukeboxPriorConfig`` keyword arguments of a tiny 5b_lyrics-shaped top prior (79 layers, cross-attention,
+# a 2-layer lyrics encoder) and of an upsampler; plain dicts, so this module needs no transformers.
+HF_TINY_LAYERS: dict[str, Any] = dict(hidden_size=32, n_ctx=64, blocks=8, n_heads=1)
+HF_TINY_LYRICS_ENCODER: dict[str, Any] = dict(
+    hidden_size=32, num_layers=2, n_ctx=16, blocks=4, n_heads=1, attention_pattern="raw_column_previous_row_attention"
+)
+
+
+def hf_tiny_top_prior(**overrides: Any) -> dict[str, Any]:
+    values: dict[str, Any] = dict(
+        is_encoder_decoder=False, attention_pattern="large_separated_enc_dec_w_lyrics", num_layers=79,
+        nb_relevant_lyric_tokens=16, encoder_config=dict(HF_TINY_LYRICS_ENCODER), **HF_TINY_LAYERS,
+    )  # fmt: skip
+    return {**values, **overrides}
+
+
+def hf_tiny_upsampler(**overrides: Any) -> dict[str, Any]:
+    values: dict[str, Any] = dict(num_layers=2, attention_pattern="raw_column_previous_row_attention", **HF_TINY_LAYERS)
+    return {**values, **overrides}
+
+
 # ---- priors -------------------------------------------------------------------------------------------
 
 # One tiny prior per released family (the names the conformance tests parametrise over).

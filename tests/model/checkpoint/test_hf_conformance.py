@@ -17,7 +17,14 @@ from model.checkpoint.convert import convert_hf, convert_openai
 from model.checkpoint.hf import read_hf_dir, split_hf_state_dict
 from model.checkpoint.hf_keys import vqvae_keys_hf_to_openai
 from model.checkpoint.priors import available_levels
-from tests.helpers.factories import ARCHITECTURE_HPS, hf_vqvae_config, jukebox_hps, jukebox_shaped_config
+from tests.helpers.factories import (
+    ARCHITECTURE_HPS,
+    hf_tiny_top_prior,
+    hf_tiny_upsampler,
+    hf_vqvae_config,
+    jukebox_hps,
+    jukebox_shaped_config,
+)
 
 modeling = pytest.importorskip("transformers.models.deprecated.jukebox.modeling_jukebox")
 configuration = pytest.importorskip("transformers.models.deprecated.jukebox.configuration_jukebox")
@@ -91,40 +98,11 @@ def test_whole_hf_jukebox_model(tmp_path: Path, reference_dir: Path) -> None:
     """A saved HF JukeboxModel: the VQ-VAE converts exactly, every prior key maps to an official name pattern,
     and every prior converts (numerics: tests/model/checkpoint/test_prior_hf.py)."""
     vqvae = configuration.JukeboxVQVAEConfig(**SMALL)
-    layers = dict(
-        hidden_size=32,
-        n_ctx=64,
-        blocks=8,
-        n_heads=1,
-        music_vocab_size=32,
-        res_conv_width=16,
-        res_conv_depth=2,
-    )
-    encoder = dict(
-        hidden_size=32,
-        num_layers=2,
-        n_ctx=16,
-        blocks=4,
-        n_heads=1,
-        attention_pattern="raw_column_previous_row_attention",
-    )
-    top = configuration.JukeboxPriorConfig(
-        level=0,
-        is_encoder_decoder=False,
-        attention_pattern="large_separated_enc_dec_w_lyrics",
-        num_layers=79,
-        nb_relevant_lyric_tokens=16,
-        encoder_config=encoder,
-        **layers,
-    )
-    upsamplers = [
+    layers = dict(music_vocab_size=32, res_conv_width=16, res_conv_depth=2)
+    top = configuration.JukeboxPriorConfig(**hf_tiny_top_prior(level=0, **layers))
+    upsamplers = [  # HF defaults describe a lyrics prior; upsamplers have no lyrics
         configuration.JukeboxPriorConfig(
-            level=hf_level,
-            num_layers=2,
-            attention_pattern="raw_column_previous_row_attention",
-            is_encoder_decoder=False,  # HF defaults describe a lyrics prior; upsamplers have no lyrics
-            nb_relevant_lyric_tokens=0,
-            **layers,
+            **hf_tiny_upsampler(level=hf_level, is_encoder_decoder=False, nb_relevant_lyric_tokens=0, **layers)
         )
         for hf_level in (1, 2)
     ]

@@ -13,6 +13,7 @@ from model.checkpoint.hf_keys import (
     vqvae_keys_hf_to_openai,
     vqvae_openai_to_hf,
 )
+from tests.helpers.factories import HF_TINY_LYRICS_ENCODER, hf_tiny_top_prior, hf_tiny_upsampler
 
 PARTS = ["vqvae", "upsampler_level_0", "upsampler_level_1", "prior_5b", "prior_5b_lyrics", "prior_1b_lyrics"]
 
@@ -133,37 +134,9 @@ def test_prior_names_match_hf_modules(reference_dir: Path) -> None:
 
     modeling = pytest.importorskip("transformers.models.deprecated.jukebox.modeling_jukebox")
     configuration = pytest.importorskip("transformers.models.deprecated.jukebox.configuration_jukebox")
-    encoder = configuration.JukeboxPriorConfig(
-        hidden_size=32,
-        num_layers=2,
-        n_ctx=16,
-        blocks=4,
-        n_heads=1,
-        attention_pattern="raw_column_previous_row_attention",
-    )
-    top = configuration.JukeboxPriorConfig(
-        level=2,
-        is_encoder_decoder=False,
-        attention_pattern="large_separated_enc_dec_w_lyrics",
-        num_layers=79,
-        hidden_size=32,
-        n_ctx=64,
-        blocks=8,
-        nb_relevant_lyric_tokens=16,
-        n_heads=1,
-        encoder_config=encoder.to_dict(),
-    )
-    upsampler = configuration.JukeboxPriorConfig(
-        level=1,
-        num_layers=2,
-        hidden_size=32,
-        n_ctx=64,
-        blocks=8,
-        n_heads=1,
-        res_conv_depth=16,
-        res_conv_width=16,
-        attention_pattern="raw_column_previous_row_attention",
-    )
+    encoder = configuration.JukeboxPriorConfig(**HF_TINY_LYRICS_ENCODER)
+    top = configuration.JukeboxPriorConfig(**hf_tiny_top_prior(level=2, encoder_config=encoder.to_dict()))
+    upsampler = configuration.JukeboxPriorConfig(**hf_tiny_upsampler(level=1, res_conv_depth=16, res_conv_width=16))
     with torch.device("meta"):
         hf_top = {_pattern(k) for k in modeling.JukeboxPrior(top, level=0).state_dict()}
         hf_up = {_pattern(k) for k in modeling.JukeboxPrior(upsampler, level=1).state_dict()}
