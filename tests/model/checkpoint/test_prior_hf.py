@@ -19,7 +19,7 @@ from tests.model.checkpoint.prior_files import logits, window
 
 modeling = pytest.importorskip("transformers.models.deprecated.jukebox.modeling_jukebox")
 configuration = pytest.importorskip("transformers.models.deprecated.jukebox.configuration_jukebox")
-from tests.model.prior.test_hf_conformance import hf_prior_config  # noqa: E402  (needs transformers)
+from tests.model.prior.test_hf_conformance import hf_prior_config, work_around_port  # noqa: E402  (needs transformers)
 
 pytestmark = pytest.mark.oracle
 
@@ -50,15 +50,7 @@ def save_hf_model(family: str, directory: Path) -> object:
 
 def hf_logits(model: object, index: int, c: PriorConfig) -> torch.Tensor:
     theirs = model.priors[index]  # type: ignore[attr-defined]
-    get_cond = theirs.get_cond
-
-    def contiguous_lyrics(*args):  # the port's encoder loss .view()s a sliced (non-contiguous) lyric tensor
-        audio, metadata, lyrics = get_cond(*args)
-        return audio, metadata, None if lyrics is None else lyrics.contiguous()
-
-    theirs.get_cond = contiguous_lyrics
-    if c.lyrics == "none":  # the port's zero encoder loss reads .device off a None
-        theirs.get_encoder_loss = lambda states, target: torch.tensor(0.0)
+    work_around_port(theirs, c)
     codes, labels, upper = window(c)
     with torch.no_grad():
         _, metrics = theirs.forward_tokens(codes, [upper] if upper is not None else [], labels, get_preds=True)

@@ -51,6 +51,12 @@ def port(ours: JukeboxPrior):  # -> hf JukeboxPrior with the same weights
     theirs = hf.JukeboxPrior(hf_prior_config(c)).eval()
     mapped = {prior_openai_to_hf(k): v.float() for k, v in ours.state_dict().items()}
     theirs.load_state_dict(mapped, strict=True)
+    work_around_port(theirs, c)
+    return theirs
+
+
+def work_around_port(theirs, c: PriorConfig) -> None:  # type: ignore[no-untyped-def]
+    """Two bugs of the port that are not in OpenAI's code, patched on the instance ``theirs`` (an HF prior)."""
     get_cond = theirs.get_cond
 
     def contiguous_lyrics(*args):  # the port's encoder loss .view()s a sliced (non-contiguous) lyric tensor
@@ -60,7 +66,6 @@ def port(ours: JukeboxPrior):  # -> hf JukeboxPrior with the same weights
     theirs.get_cond = contiguous_lyrics
     if c.lyrics == "none":  # the port's zero encoder loss reads .device off a None
         theirs.get_encoder_loss = lambda states, target: torch.tensor(0.0)
-    return theirs
 
 
 def window_inputs(c: PriorConfig, batch: int = 2, seed: int = 0) -> tuple[Tensor, Tensor, Tensor | None]:
