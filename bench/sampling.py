@@ -23,7 +23,7 @@ from model.prior.autoregressive import ConditionalAutoregressive
 from model.prior.config import AutoregressiveConfig, TransformerConfig
 from model.sampling.ar_session import CachedSession
 from model.sampling.logits import draw_uniforms, make_generators
-from model.sampling.session import sample_window
+from model.sampling.session import Draw, sample_window
 
 CONFIGS = {
     # a small upsampler-shaped prior: 1,2,3 attention cycle, 2048 codes
@@ -42,9 +42,9 @@ def ours(cfg: dict, batch: int, tokens: int, dtype: torch.dtype) -> float:
     u = draw_uniforms(make_generators(list(range(batch))), tokens)
     with torch.inference_mode():
         empty = torch.zeros(batch, 0, dtype=torch.long)
-        sample_window(CachedSession(lambda t: model.step(t, cache, y_cond=y), cache), empty, u[:, :4], 1.0, 0, 0.0, 32)
+        sample_window(CachedSession(lambda t: model.step(t, cache, y_cond=y)[:, -1], cache), empty, u[:, :4], Draw(chunk_size=32))
         t0 = time.perf_counter()
-        sample_window(CachedSession(lambda t: model.step(t, cache, y_cond=y), cache), empty, u, 1.0, 0, 0.0, 32)
+        sample_window(CachedSession(lambda t: model.step(t, cache, y_cond=y)[:, -1], cache), empty, u, Draw(chunk_size=32))
         return time.perf_counter() - t0
 
 
@@ -60,16 +60,16 @@ def engine_level(cfg: dict, level: int, batch: int, tokens: int, precision: str)
         base, n_ctx=cfg["n_ctx"], width=cfg["width"], depth=cfg["depth"], heads=cfg["heads"], blocks=cfg["blocks"],
         n_bins=cfg["bins"], **({"cond_width": 64, "cond_depth": 4} if level < 2 else {}),
     )  # fmt: skip
-    lv = JukeboxLevel(JukeboxPrior(config).eval())
-    lv.use_precision(precision)
+    lv = JukeboxLevel(JukeboxPrior(config).eval(), step="eager")
+    lv.use_precision(precision)  # fp32 as built, or cast down to bf16
     y = torch.tensor([[44100 * 10, 0, cfg["n_ctx"] * config.hop_length, 1, 1, -1]]).expand(batch, -1)
     upper = torch.randint(0, cfg["bins"], (batch, cfg["n_ctx"] // 4)) if level < 2 else None
     u = draw_uniforms(make_generators(list(range(batch))), tokens)
     empty = torch.zeros(batch, 0, dtype=torch.long)
     with torch.inference_mode():
-        sample_window(lv.open_window(y, upper, batch), empty, u[:, :4], 1.0, 0, 0.0, 32)
+        sample_window(lv.open_window(y, upper, batch), empty, u[:, :4], Draw(chunk_size=32))
         t0 = time.perf_counter()
-        sample_window(lv.open_window(y, upper, batch), empty, u, 1.0, 0, 0.0, 32)
+        sample_window(lv.open_window(y, upper, batch), empty, u, Draw(chunk_size=32))
         return time.perf_counter() - t0
 
 

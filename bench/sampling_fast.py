@@ -4,7 +4,8 @@ CPU (default): the small config of ``bench/sampling.py``, the same number of new
 same sampler loop (``sample_window``: seeded inverse-CDF draws) for segue's eager and compiled steps, and
 transformers' ``JukeboxConditionalAutoregressive.sample`` in the same run. Batch 1 and the largest batch whose
 KV cache + activations fit ``--memory-gib`` (capped by ``--max-batch`` to keep the run short); fp32, bf16 and
-``auto`` (fp32 below ``AUTO_BF16_ROWS`` rows, bf16 from there). Process CPU time, the fastest of ``--repeat``.
+``auto`` (what ``model.sampling.precision.step_seconds`` + ``pick_precision`` choose for that batch: a short
+measurement of eager steps). Process CPU time, the fastest of ``--repeat``.
 
 CUDA (``--device cuda``): the official 1b_lyrics / 5b_lyrics / upsampler transformer shapes with random weights,
 tokens/s at batch 1 against the memory-bandwidth bound (weight bytes per token / measured copy bandwidth).
@@ -30,10 +31,11 @@ import bench.sampling as port_bench
 from bench.sampling import CONFIGS, theirs
 from model.prior.autoregressive import ConditionalAutoregressive
 from model.prior.config import AutoregressiveConfig, TransformerConfig
-from model.prior.fast_step import AUTO_BF16_ROWS, FastStep, auto_precision
+from model.prior.fast_step import FastStep
 from model.sampling.ar_session import CachedSession
 from model.sampling.logits import draw_uniforms, make_generators
-from model.sampling.session import sample_window
+from model.sampling.precision import pick_precision, step_seconds
+from model.sampling.session import Draw, sample_window
 from segue.runtime import keep_freed_memory
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
@@ -60,13 +62,18 @@ def run_segue(model: ConditionalAutoregressive, batch: int, tokens: int, fast: b
     dtype = model.x_emb.weight.dtype
     y = torch.randn(batch, 1, model.width, dtype=dtype)
     cache = model.new_cache(batch, dtype)
-    step = FastStep(model, cache, compile=True).attach() if fast else None
+    step = FastStep(model, cache, compile=True) if fast else None
     u = draw_uniforms(make_generators(list(range(batch))), tokens)
     empty = torch.zeros(batch, 0, dtype=torch.long)
 
+    def feed(t: torch.Tensor) -> torch.Tensor:  # as JukeboxPrior.logits_step routes single codes
+        if step is not None and cache.length > 0 and t.shape[1] == 1:
+            return step(t, None)
+        return model.step(t, cache, y_cond=y)[:, -1]
+
     def window(n: int) -> float:
         t0 = time.process_time()
-        sample_window(CachedSession(lambda t: model.step(t, cache, y_cond=y), cache), empty, u[:, :n], 1.0, 0, 0.0, 32)
+        sample_window(CachedSession(feed, cache), empty, u[:, :n], Draw(chunk_size=32))
         return time.process_time() - t0
 
     with torch.inference_mode():
@@ -86,7 +93,7 @@ def cpu_rows(cfg: dict, tokens: int, budget_gib: float, max_batch: int) -> tuple
     for batch in batches:
         port: dict[str, float] = {}
         for precision in ("fp32", "bf16", "auto"):
-            dtype = DTYPES[auto_precision(batch, "cpu") if precision == "auto" else precision]
+            dtype = DTYPES[auto_choice(cfg, batch) if precision == "auto" else precision]
             port_run = lambda b=batch, d=dtype: (_time_port(cfg, b, tokens, d), 0.0)  # noqa: E731
             eager_run = lambda b=batch, d=dtype: run_segue(small_model(cfg, d), b, tokens, False)  # noqa: E731
             fast_run = lambda b=batch, d=dtype: run_segue(small_model(cfg, d), b, tokens, True)  # noqa: E731
@@ -111,6 +118,13 @@ def cpu_rows(cfg: dict, tokens: int, budget_gib: float, max_batch: int) -> tuple
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     return rows, {"budget_gib": budget_gib, "largest_batch": probe, "measured_batches": batches}
+
+
+def auto_choice(cfg: dict, batch: int) -> str:
+    """What ``precision="auto"`` picks for this config and batch (the measurement ``place_prior`` runs)."""
+    with torch.inference_mode():
+        seconds = {p: step_seconds(small_model(cfg, d), batch) for p, d in DTYPES.items()}
+    return pick_precision(seconds["fp32"], seconds["bf16"])
 
 
 def _time_port(cfg: dict, batch: int, tokens: int, dtype: torch.dtype) -> float:
@@ -149,18 +163,19 @@ def gpu_rows(names: list[str], tokens: int) -> dict:
         with torch.device("cuda"):
             model = ConditionalAutoregressive(autoregressive_config(presets.official(name))).eval().to(torch.bfloat16)
         cache = model.new_cache(1, torch.bfloat16, "cuda")
-        FastStep(model, cache, compile=True).attach()
+        step = FastStep(model, cache, compile=True)
         tc = model.config.transformer
         enc = torch.randn(1, tc.encoder_dims, tc.width, device="cuda", dtype=torch.bfloat16) if tc.encoder_dims else None
         y = torch.randn(1, 1, tc.width, device="cuda", dtype=torch.bfloat16)
         with torch.inference_mode():
             tok = model.step(torch.zeros(1, 0, dtype=torch.long, device="cuda"), cache, y_cond=y, encoder_kv=enc)
+            tok = tok[:, -1]  # (1, bins)
             for _ in range(8):  # compile + warm-up
-                tok = model.step(tok[:, -1].argmax(-1, keepdim=True), cache)
+                tok = step(tok.argmax(-1, keepdim=True), None)
             torch.cuda.synchronize()
             t0 = time.perf_counter()
             for _ in range(tokens):
-                tok = model.step(tok[:, -1].argmax(-1, keepdim=True), cache)
+                tok = step(tok.argmax(-1, keepdim=True), None)
             torch.cuda.synchronize()
         rate = tokens / (time.perf_counter() - t0)
         bound = bandwidth / shapes[name]["weight_bytes_per_token_bf16"]
@@ -192,7 +207,7 @@ def main() -> None:
     if args.device == "cpu":
         rows, probe = cpu_rows(cfg, tokens, args.memory_gib, args.max_batch)
         result |= {"config": {**cfg, "attn_order": 2}, "new_tokens_per_sequence": tokens, "batch_probe": probe,
-                   "auto_bf16_from_rows": AUTO_BF16_ROWS, "rows": rows}  # fmt: skip
+                   "rows": rows}  # fmt: skip
     result["gpu_official_shapes"] = gpu_rows(args.official.split(","), 64 if args.quick else 256)
     result["load_average_at_end"] = round(os.getloadavg()[0], 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -43,7 +43,7 @@ class SamplingParams:
     seed: int = 0
     seeds: tuple[int, ...] = ()
     hop_fraction: tuple[float, ...] = ()
-    precision: str = "auto"
+    precision: str = "auto"  # auto: keep what the model was loaded in; fp32/bf16: see JukeboxLevel.use_precision
     progress_every: int = 8  # report progress at least every this many tokens
 
     def __post_init__(self) -> None:

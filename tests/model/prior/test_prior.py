@@ -67,6 +67,25 @@ def test_cached_steps_in_chunks_equal_the_full_pass(family: str) -> None:
         prior.logits_step(codes[:, :1], cond, cache)  # the window is full
 
 
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_single_codes_through_a_fast_step_equal_the_eager_step(family: str) -> None:
+    from model.prior.fast_step import FastStep
+
+    c = FAMILIES[family]()
+    prior = randomised(c)
+    codes, labels, upper = inputs(c)
+    outs = []
+    with torch.no_grad():
+        cond = prior.conditioning(labels, upper)
+        for fast in (False, True):
+            cache = prior.new_cache(2, torch.float32)
+            step = FastStep(prior.prior, cache, compile=False) if fast else None
+            rows = [prior.logits_step(codes[:, :3], cond, cache, step)]  # the first call is always eager
+            rows += [prior.logits_step(codes[:, t : t + 1], cond, cache, step) for t in range(3, c.n_ctx - 1)]
+            outs.append(torch.stack(rows, 1))  # (N, n_ctx - 3, step_vocab)
+    torch.testing.assert_close(outs[1], outs[0], rtol=1e-5, atol=1e-5)
+
+
 def test_fold_keeps_the_probability_jukebox_gives_code_zero() -> None:
     logits = torch.randn(3, 79 + 64)
     folded = fold_merged_logits(logits, 79)

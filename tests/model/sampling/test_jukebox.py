@@ -167,6 +167,33 @@ def test_a_bf16_switch_keeps_no_copy_of_the_fp32_weights() -> None:
     assert level.precision == "bf16"
 
 
+def test_a_compiled_step_that_fails_to_compile_goes_on_eagerly(monkeypatch: pytest.MonkeyPatch, caplog) -> None:  # type: ignore[no-untyped-def]
+    from model.prior import fast_step
+    from model.sampling.jukebox import JukeboxLevel
+
+    def broken(*args: object, **kwargs: object) -> object:
+        def fail(*a: object) -> None:
+            raise RuntimeError("inductor exploded")
+
+        return fail
+
+    config = presets.tiny_upsampler(0)
+    labels = tiny_labels({0: config})[0]
+    y, upper = labels.for_window(0).y.expand(2, -1), torch.randint(0, config.n_bins, (2, config.n_ctx // 4))
+    context, uniforms = torch.randint(0, config.n_bins, (2, 5)), draw_uniforms(make_generators([1, 2]), 20)
+    codes = {}
+    monkeypatch.setattr(fast_step, "compile_support", lambda device: None)  # pretend torch.compile can work
+    monkeypatch.setattr(torch, "compile", broken)
+    for step in ("eager", "compiled"):
+        level = JukeboxLevel(build(config), step=step)
+        assert level.step == step
+        with torch.inference_mode():
+            codes[step] = sample_window(level.open_window(y, upper, 2), context, uniforms, Draw(chunk_size=3))
+    assert torch.equal(codes["compiled"], codes["eager"])
+    assert level._fast is not None and not level._fast.compiled and level._fast.error == "RuntimeError: inductor exploded"
+    assert "compiled single-token step failed, using the eager step: RuntimeError: inductor exploded" in caplog.text
+
+
 def test_merged_lyrics_prior_samples_all_ids_then_folds_at_any_temperature() -> None:
     """1b_lyrics: temperature and top-k apply to the 2127 merged ids before they map to codes (Jukebox)."""
     from model.sampling.jukebox import JukeboxLevel
