@@ -31,6 +31,7 @@ from model.checkpoint.prior_import import HpsSets, import_prior_file, split_hps
 from model.checkpoint.priors import (
     PRIOR_KIND,
     build_prior,
+    check_codes_in_weights,
     check_prior_fits_vqvae,
     explain_vocab_mismatch,
     prior_component,
@@ -182,6 +183,7 @@ def convert_hf(
                 raise CheckpointError(f"config.json does not describe a valid prior: {exc}") from exc
             check_prior_fits_vqvae(prior_config, config, source)
             state = parts.pop(component)
+            check_codes_in_weights(prior_config, state, source)
             explain_vocab_mismatch(prior_config, state, source)
             prior = build_prior(prior_config, state, source)
             yield component, (PRIOR_KIND, prior_config.to_dict(), prior.state_dict())

@@ -20,6 +20,7 @@ from common.errors import CheckpointError, ConfigError
 from model.checkpoint.openai import read_openai_checkpoint
 from model.checkpoint.priors import (
     build_prior,
+    check_codes_in_weights,
     check_prior_fits_vqvae,
     explain_vocab_mismatch,
     preset_prior_config,
@@ -112,6 +113,7 @@ def import_prior_file(
             f"{file}: is a VQ-VAE checkpoint (vqvae.pth.tar), not a prior; pass it to --vqvae"
         )
     config = resolve_prior_config(level, file, checkpoint.hps, hps, preset, vqvae)
+    check_codes_in_weights(config, checkpoint.state_dict, str(file))  # not the hps' fault: another VQ-VAE
     try:
         explain_vocab_mismatch(config, checkpoint.state_dict, str(file))
         module = build_prior(config, checkpoint.state_dict, str(file))

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 PRIOR_KIND = "prior"
 PRESETS = ("5b", "5b_lyrics", "1b_lyrics")  # released model sets: top prior + the shared upsamplers
 _PRIOR_NAME = re.compile(r"^prior_level_(\d+)$")
-_GEOMETRY_HPS = ("downs_t", "strides_t", "l_bins", "sr")  # Jukebox names a prior shares with its VQ-VAE
+_GEOMETRY_HPS = ("downs_t", "strides_t", "sr")  # Jukebox names a prior shares with its VQ-VAE (besides l_bins)
 
 
 def prior_component(level: int) -> str:
@@ -153,7 +153,10 @@ def prior_config_for_level(
 ) -> PriorConfig:
     """``PriorConfig`` from Jukebox hps for the prior of ``level``; geometry not in ``hps`` comes from ``vqvae``.
 
-    Geometry that ``hps`` does give is kept, so a disagreement with the VQ-VAE is reported, not hidden.
+    The number of codes is always the VQ-VAE's, as in Jukebox (``make_prior``: ``bins=vqvae.l_bins``):
+    saved prior hps often keep the library default ``l_bins=512``, which the original never reads.
+    ``check_codes_in_weights`` then holds the weights to that number. Other geometry that ``hps`` does
+    give is kept, so a disagreement with the VQ-VAE is reported, not hidden.
     """
     from model.checkpoint.jukebox_hps import prior_config_from_hps
 
@@ -165,6 +168,7 @@ def prior_config_for_level(
         )
     vq_hps = vqvae.to_jukebox_hps()
     fallback = {k: vq_hps[k] for k in _GEOMETRY_HPS if k in vq_hps and hps.get(k) is None}
+    fallback["l_bins"] = vqvae.codebook_size  # wins over the prior's own l_bins
     try:
         return prior_config_from_hps({**hps, "level": level}, fallback)
     except TypeError as exc:  # a required field (prior_width, n_ctx, ...) is missing
@@ -187,6 +191,28 @@ def preset_prior_config(preset: str, level: int) -> PriorConfig:
     if level in (0, 1):
         return presets.official(f"upsampler_level_{level}")
     raise ConfigError(f"preset {preset!r} has priors for levels 0, 1 and 2, not level {level}")
+
+
+def check_codes_in_weights(config: PriorConfig, state_dict: Mapping[str, torch.Tensor], source: str) -> None:
+    """``CheckpointError`` when the weights model another number of codes than ``config.n_bins`` (the VQ-VAE's).
+
+    Read from the rows of the code embedding and output (``prior.x_emb`` / ``prior.x_out``; a merged-lyrics
+    prior shares them with the lyric characters, which ``explain_vocab_mismatch`` checks) and of an
+    upsampler's embedding of the codes above (``conditioner_blocks.0.x_emb``).
+    """
+    keys = [] if config.lyrics == "merged" else ["prior.x_emb.weight", "prior.x_out.weight"]
+    if config.is_upsampler:
+        keys.append("conditioner_blocks.0.x_emb.weight")
+    for key in keys:
+        weight = state_dict.get(key)
+        if weight is None or weight.dim() != 2 or weight.shape[0] == config.n_bins:
+            continue  # absent or odd tensors are named by the strict state-dict check
+        rows = int(weight.shape[0])
+        raise CheckpointError(
+            f"{source}: this level-{config.level} prior does not fit the model's VQ-VAE: its weights model {rows} "
+            f"codes ({key} has {rows} rows), the VQ-VAE's codebook has {config.n_bins}. A prior only works with "
+            "the VQ-VAE it was trained on"
+        )
 
 
 def explain_vocab_mismatch(config: PriorConfig, state_dict: Mapping[str, torch.Tensor], source: str) -> None:

@@ -21,12 +21,14 @@ def save_vqvae(path: Path, seed: int = 0, config: VQVAEConfig = PRIOR_VQVAE) -> 
     return model
 
 
-def save_prior(path: Path, prior: JukeboxPrior, *, hps: bool = True, module_prefix: bool = True, **extra: Any) -> Path:
-    """Official layout: ``{'model': state dict (OpenAI names), 'hps': {...}, 'step': 1}``."""
+def save_prior(path: Path, prior: JukeboxPrior, *, hps: bool = True, module_prefix: bool = True,
+               hps_override: dict[str, Any] | None = None, **extra: Any) -> Path:
+    """Official layout: ``{'model': state dict (OpenAI names), 'hps': {...}, 'step': 1}``; ``hps_override``
+    saves the prior's hps with these values changed (implies ``hps``)."""
     state = {("module." if module_prefix else "") + k: v for k, v in prior.state_dict().items()}
     checkpoint: dict[str, Any] = {"model": state, "step": 1, **extra}
-    if hps:
-        checkpoint["hps"] = hps_from_prior_config(prior.config)
+    if hps or hps_override:
+        checkpoint["hps"] = {**hps_from_prior_config(prior.config), **(hps_override or {})}
     torch.save(checkpoint, path)
     return path
 

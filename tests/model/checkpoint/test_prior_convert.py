@@ -123,7 +123,8 @@ def test_hps_for_another_level_or_several_priors_refused(files: Path, tmp_path: 
 
 def test_prior_that_does_not_fit_the_vqvae(files: Path, tmp_path: Path) -> None:
     save_vqvae(tmp_path / "vqvae32.pth.tar", config=dataclasses.replace(PRIOR_VQVAE, codebook_size=32))
-    with pytest.raises(CheckpointError, match="does not fit the model's VQ-VAE: the prior models 64 codes.*has 32"):
+    # the count of codes comes from the VQ-VAE (32), so the 64-row weights are what disagree
+    with pytest.raises(CheckpointError, match=r"does not fit the model's VQ-VAE: its weights model 64 codes.*has 32"):
         convert_openai(tmp_path / "vqvae32.pth.tar", tmp_path / "m", priors={0: files / "prior_level_0.pth.tar"})
     # a converted directory whose VQ-VAE was later swapped: load_prior explains instead of loading
     convert_openai(files / "vqvae.pth.tar", tmp_path / "m", priors={0: files / "prior_level_0.pth.tar"})
@@ -172,3 +173,24 @@ def test_tampered_level_in_stored_config(files: Path, tmp_path: Path) -> None:
     path.write_text(json.dumps(document))
     with pytest.raises(CheckpointError, match="stored as prior_level_1 but its config says level 0"):
         load_prior(tmp_path / "m", 1)
+
+
+@pytest.mark.parametrize("level", [0, 2])
+def test_the_number_of_codes_comes_from_the_vqvae_not_the_saved_hps(files: Path, tmp_path: Path, level: int) -> None:
+    # Jukebox's make_prior takes bins=vqvae.l_bins: a prior's saved hps often keep the library default
+    # l_bins=512 beside the real codebook (64 here); the original loads such a file, so must convert
+    original = randomised_prior(presets.tiny_upsampler(0) if level == 0 else presets.tiny_prior(), seed=4)
+    save_prior(tmp_path / "p.pth.tar", original, hps=False, hps_override={"l_bins": 512})
+    convert_openai(files / "vqvae.pth.tar", tmp_path / "m", priors={level: tmp_path / "p.pth.tar"})
+    loaded = load_prior(tmp_path / "m", level)
+    assert loaded.config == original.config and loaded.config.n_bins == 64
+    torch.testing.assert_close(logits(loaded), logits(original), rtol=0, atol=0)
+
+
+def test_weights_for_another_number_of_codes_are_refused_by_name(files: Path, tmp_path: Path) -> None:
+    # the saved hps say 64 codes like the VQ-VAE, but the weights were trained on a 32-code one
+    small = randomised_prior(dataclasses.replace(presets.tiny_upsampler(0), n_bins=32))
+    save_prior(tmp_path / "p.pth.tar", small, hps=False, hps_override={"l_bins": 64})
+    with pytest.raises(CheckpointError, match=r"p\.pth\.tar: this level-0 prior does not fit the model's VQ-VAE: "
+                       r"its weights model 32 codes \(prior\.x_emb\.weight has 32 rows\), the VQ-VAE's codebook has 64"):  # fmt: skip
+        convert_openai(files / "vqvae.pth.tar", tmp_path / "m", priors={0: tmp_path / "p.pth.tar"})
