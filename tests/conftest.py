@@ -32,17 +32,18 @@ def one_thread() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def eager_fp32_auto(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """``step="auto"`` means eager (torch.compile off) except in tests marked ``compile``, and
-    ``precision="auto"`` means fp32 (no timing), so the suite neither compiles for tens of seconds nor
-    depends on this machine's speed. Tests of the measurement itself restore it (tests/model/sampling/test_precision.py)."""
-    import torch._dynamo
-
+def eager_fp32_auto(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``step="auto"`` means eager except in tests marked ``compile`` (also in the daemons and commands a
+    test starts as processes: ``TORCH_COMPILE_DISABLE=1``), and ``precision="auto"`` means fp32 (no timing),
+    so the suite neither compiles for tens of seconds nor depends on this machine's speed. Tests of the
+    measurement and of ``compile_support`` use the real functions (imported before this runs)."""
+    from model.prior import fast_step
     from model.sampling import precision
 
     monkeypatch.setattr(precision, "measure_precision", lambda prior, batch, timer=None: "fp32")
-    with torch._dynamo.config.patch(disable=request.node.get_closest_marker("compile") is None):
-        yield
+    if request.node.get_closest_marker("compile") is None:
+        monkeypatch.setattr(fast_step, "compile_support", lambda device: "tests run eager unless marked compile")
+        monkeypatch.setenv("TORCH_COMPILE_DISABLE", "1")
 
 
 @pytest.fixture(autouse=True)
