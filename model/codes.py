@@ -111,6 +111,17 @@ class CodesFile:
                 f"this model has hops {ours[0]}, {ours[1]} codes, {ours[2]} Hz"
             )
 
+    def check_model(self, identity: str) -> None:
+        """Raise ``CodesError`` unless these codes were made by the VQ-VAE weights of ``identity`` (name@hash):
+        codes of another model with the same geometry decode to different music."""
+        if self.meta.model.rsplit("@", 1)[-1] != identity.rsplit("@", 1)[-1]:
+            raise CodesError(f"{self._name}: made by model {self.meta.model}, not by this model ({identity})")
+
+    @property
+    def name(self) -> str:
+        """The file's path, for messages."""
+        return self._name
+
     @property
     def _name(self) -> str:
         return str(self.path) if self.path is not None else "codes"

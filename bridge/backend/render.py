@@ -23,7 +23,8 @@ from torch import Tensor
 from bridge.engine.backend import Candidate, RunEvents
 from common.progress import CancelToken, Progress
 from conditioning.labels import SongLabels
-from model.sampling.engine import sample_levels
+from model.sampling.engine import LevelPlan, sample_levels
+from model.sampling.hooks import Hooks
 from model.sampling.loading import SamplingModel
 from model.sampling.params import SamplingParams
 from model.vqvae.chunked import decoder_context_tokens
@@ -57,9 +58,8 @@ def render(
     if plan.lowest_level < top and top not in plan.levels:  # upsample: the top level is given
         _preview(model, plan, codes[top], seeds, events, on_progress)
     for level in plan.levels:
-        result = sample_levels(
-            priors, geo, codes, plan.sample_length, [level], params, plan.labels, plan.mode, on_progress, cancel
-        )
+        work = LevelPlan(priors, geo, tuple(codes), plan.sample_length, (level,), plan.labels, plan.mode)
+        result = sample_levels(work, params, Hooks(progress=on_progress, cancel=cancel))
         codes = list(result.codes)
         events.level_done(level)
         if level == top and plan.lowest_level < top:

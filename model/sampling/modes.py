@@ -18,7 +18,8 @@ from torch import Tensor
 
 from common.errors import InputError
 from common.progress import CancelToken, ProgressFn
-from model.sampling.engine import Labeller, sample_levels
+from model.sampling.engine import Labeller, LevelPlan, sample_levels
+from model.sampling.hooks import Hooks
 from model.sampling.lengths import Geometry, check_upsampling
 from model.sampling.params import SamplingParams
 from model.sampling.result import SampleResult
@@ -114,7 +115,8 @@ def _run(
     for lv, c in enumerate(codes):
         if c.shape[1] > geometry.tokens(sample_length, lv):
             codes[lv] = c[:, : geometry.tokens(sample_length, lv)]
-    return sample_levels(priors, geometry, codes, sample_length, levels, params, labels, mode, progress, cancel)
+    plan = LevelPlan(priors, geometry, tuple(codes), sample_length, tuple(levels), labels or {}, mode)
+    return sample_levels(plan, params, Hooks(progress=progress, cancel=cancel))
 
 
 def _empty(n: int) -> Tensor:

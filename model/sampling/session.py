@@ -9,6 +9,7 @@ calls. It never sees the model, only a session.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 import torch
@@ -21,10 +22,11 @@ from model.sampling.logits import sample_from_logits
 class WindowSession(Protocol):
     """One window of one sub-batch, with its conditioning fixed and a fresh cache.
 
-    A session may also have an int attribute ``fold``: its logits then cover ``fold`` extra ids in front
-    of the codes (1b_lyrics' lyric ids), which ``sample_from_logits`` folds into code 0 after temperature
-    and filtering. Sessions without it return logits over the codes only.
+    ``fold`` > 0: the logits cover ``fold`` extra ids in front of the codes (1b_lyrics' lyric ids), which
+    ``sample_from_logits`` folds into code 0 after temperature and filtering; 0: logits over the codes only.
     """
+
+    fold: int
 
     def feed(self, codes: Tensor) -> Tensor:
         """Feed the next known codes (B, T) (T may be 0 on the first call only); return logits (B, V) for the
@@ -60,33 +62,40 @@ class LevelPrior(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Draw:
+    """How one window draws its tokens: temperature, filters, context chunking and report interval."""
+
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 0.0
+    chunk_size: int = 32  # context codes fed per model call when the window refills its cache
+    report_every: int = 8  # ``on_tokens`` at least every this many tokens
+
+
 def sample_window(
     session: WindowSession,
     context: Tensor,
     uniforms: Tensor,
-    temperature: float,
-    top_k: int,
-    top_p: float,
-    chunk_size: int,
+    draw: Draw,
     cancel: CancelToken | None = None,
     on_tokens: Callable[[int], None] | None = None,
-    report_every: int = 8,
 ) -> Tensor:
     """Sample ``uniforms.shape[1]`` new tokens after ``context`` (B, C). Returns (B, n_new) int64."""
     n_new = uniforms.shape[1]  # uniforms: (B, n_new), one per candidate per token
     new = torch.empty(context.shape[0], n_new, dtype=torch.long, device=context.device)  # (B, n_new)
     uniforms = uniforms.to(context.device)  # (B, n_new)
-    fold = int(getattr(session, "fold", 0))
-    logits = session.feed(context[:, :chunk_size])  # (B, V)
-    for start in range(chunk_size, context.shape[1], chunk_size):
+    chunk = draw.chunk_size
+    logits = session.feed(context[:, :chunk])  # (B, V)
+    for start in range(chunk, context.shape[1], chunk):
         _check(cancel)
-        logits = session.feed(context[:, start : start + chunk_size])  # (B, V)
+        logits = session.feed(context[:, start : start + chunk])  # (B, V)
     for i in range(n_new):
         _check(cancel)
-        new[:, i] = sample_from_logits(logits, uniforms[:, i], temperature, top_k, top_p, fold)  # (B,)
+        new[:, i] = sample_from_logits(logits, uniforms[:, i], draw.temperature, draw.top_k, draw.top_p, session.fold)
         if i + 1 < n_new:
             logits = session.feed(new[:, i : i + 1])  # (B, V)
-        if on_tokens is not None and ((i + 1) % report_every == 0 or i + 1 == n_new):
+        if on_tokens is not None and ((i + 1) % draw.report_every == 0 or i + 1 == n_new):
             on_tokens(i + 1)
     return new
 

@@ -5,7 +5,8 @@ import torch
 
 from common.errors import Cancelled, InputError
 from common.progress import CancelToken, Progress
-from model.sampling.engine import sample_levels
+from model.sampling.engine import LevelPlan, sample_levels
+from model.sampling.hooks import Hooks
 from model.sampling.lengths import Geometry
 from model.sampling.params import SamplingParams
 from model.sampling.result import SampleResult
@@ -23,9 +24,15 @@ def empty(n: int) -> list[torch.Tensor]:
     return [torch.zeros(n, 0, dtype=torch.long) for _ in range(3)]
 
 
+def levels(ps: dict, codes: list, samples: int, todo: list[int], params: SamplingParams, labels: dict | None = None,
+           progress: object = None, cancel: CancelToken | None = None) -> SampleResult:  # fmt: skip
+    plan = LevelPlan(ps, GEO, tuple(codes), samples, tuple(todo), labels or {})
+    return sample_levels(plan, params, Hooks(progress=progress, cancel=cancel))  # type: ignore[arg-type]
+
+
 def run(params: SamplingParams, samples: int = 32 * 40, codes: list | None = None, **kw: object) -> SampleResult:
     n = params.n_candidates
-    return sample_levels(priors(), GEO, codes or empty(n), samples, [2, 1, 0], params, **kw)  # type: ignore[arg-type]
+    return levels(priors(), codes or empty(n), samples, [2, 1, 0], params, **kw)  # type: ignore[arg-type]
 
 
 def test_lengths_and_timings() -> None:
@@ -58,7 +65,7 @@ def test_each_level_has_its_own_stream_so_levels_sampled_one_call_each_match_one
     together = run(params)
     codes = empty(2)
     for level in (2, 1, 0):  # as the daemon samples: one level per call
-        codes = list(sample_levels(priors(), GEO, codes, 32 * 40, [level], params).codes)  # type: ignore[arg-type]
+        codes = list(levels(priors(), codes, 32 * 40, [level], params).codes)
     assert all(torch.equal(a, b) for a, b in zip(together.codes, codes))
 
 
@@ -109,16 +116,18 @@ def test_cancel_from_another_thread() -> None:
 
 def test_missing_prior_is_an_input_error() -> None:
     with pytest.raises(InputError, match="no prior for level 1"):
-        sample_levels({2: ToyPrior(2, 16)}, GEO, empty(1), 32 * 40, [2, 1], SamplingParams())  # type: ignore[dict-item]
+        levels({2: ToyPrior(2, 16)}, empty(1), 32 * 40, [2, 1], SamplingParams())
 
 
 def test_cancel_is_checked_between_context_chunks() -> None:
-    from model.sampling.session import sample_window
+    from model.sampling.session import Draw, sample_window
 
     token = CancelToken()
     calls = []
 
     class Session:
+        fold = 0
+
         def feed(self, codes: torch.Tensor) -> torch.Tensor:
             calls.append(codes.shape[1])
             if len(calls) == 2:
@@ -126,13 +135,13 @@ def test_cancel_is_checked_between_context_chunks() -> None:
             return torch.zeros(1, 16)
 
     with pytest.raises(Cancelled):
-        sample_window(Session(), torch.zeros(1, 100, dtype=torch.long), torch.rand(1, 5), 1.0, 0, 0.0, 10, token)
+        sample_window(Session(), torch.zeros(1, 100, dtype=torch.long), torch.rand(1, 5), Draw(chunk_size=10), token)
     assert calls == [10, 10]  # stopped after the second of ten context chunks
 
 
 def test_rows_must_match_candidates() -> None:
     with pytest.raises(InputError, match="1 rows for 2 candidates"):
-        sample_levels(priors(), GEO, empty(1), 32 * 40, [2], SamplingParams(n_candidates=2))  # type: ignore[arg-type]
+        levels(priors(), empty(1), 32 * 40, [2], SamplingParams(n_candidates=2))
 
 
 def test_each_window_gets_its_labels_and_its_slice_of_the_level_above() -> None:
@@ -157,8 +166,7 @@ def test_each_window_gets_its_labels_and_its_slice_of_the_level_above() -> None:
         return original(labels, upper, batch)
 
     ps[1].open_window = spy  # type: ignore[method-assign]
-    res = sample_levels(ps, GEO, empty(1), 32 * 40, [2, 1], SamplingParams(precision="fp32"),  # type: ignore[arg-type]
-                        labels={2: Labels(2), 1: Labels(1)})  # fmt: skip
+    res = levels(ps, empty(1), 32 * 40, [2, 1], SamplingParams(precision="fp32"), labels={2: Labels(2), 1: Labels(1)})
     starts_1 = [s for s, _, _ in calls[1]]
     assert starts_1 == list(range(0, 160 - 16 + 8, 8))  # hop 8 tokens at level 1 (fraction 0.5 of 16)
     assert all(h == 8 and c == 16 for _, h, c in calls[1]) and all(h == 32 for _, h, _ in calls[2])

@@ -11,6 +11,8 @@ from torch import Tensor
 
 
 class ToySession:
+    fold = 0  # logits over the codes only
+
     def __init__(self, prior: ToyPrior, y: Tensor | None, upper: Tensor | None, batch: int) -> None:
         self.prior, self.y, self.upper, self.batch, self.pos = prior, y, upper, batch, 0
 
