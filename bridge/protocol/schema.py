@@ -68,6 +68,12 @@ class Field:
     each_min: float | None = None  # inclusive range of each item of a list of numbers
     each_max: float | None = None
 
+    def __post_init__(self) -> None:
+        # a list default would be one object shared by every request that leaves the field out
+        if isinstance(self.default, (list, dict, set)):
+            raise TypeError(f"schema field {self.name!r}: default {self.default!r} is mutable; use a tuple "
+                            "(requests get a fresh list)")
+
     @property
     def limit(self) -> str:
         if self.type in ("str", "file") or self.type.startswith("list["):
@@ -104,8 +110,8 @@ OBJECTS: dict[str, tuple[Field, ...]] = {
         Field("bit_depth", "int", default=24, min=16, max=32, doc="project bit depth: 16, 24 or 32"),
         Field("region_start_s", "float", default=0.0, min=0, max=86400, doc="region start in the project"),
         Field("region_end_s", "float", min=0, max=86400, doc="region end; generation starts here"),
-        Field("tempo_map", "list[float]", default=[0.0, 120.0], max=512, doc="pairs: time_s, bpm, time_s, bpm..."),
-        Field("time_signature", "list[int]", default=[4, 4], max=2, doc="numerator, denominator"),
+        Field("tempo_map", "list[float]", default=(0.0, 120.0), max=512, doc="pairs: time_s, bpm, time_s, bpm..."),
+        Field("time_signature", "list[int]", default=(4, 4), max=2, doc="numerator, denominator"),
     ),
     "Output": (
         Field("sample_rate", "int", min=8000, max=192000, doc="default: the project's"),
@@ -148,12 +154,12 @@ REQUESTS: dict[str, Message] = {
                 Field("genre", "str", default="", max=_S),
                 Field("lyrics", "str", default="", max=_TEXT),
                 Field("midi", "file", max=_PATH, doc="a MIDI clip (path or buffer)"),
-                Field("stems", "list[file]", default=[], max=16, doc="stems, each with a label"),
+                Field("stems", "list[file]", default=(), max=16, doc="stems, each with a label"),
                 Field("candidates", "int", default=1, min=1, max=16),
-                Field("seeds", "list[int]", default=[], max=16, each_min=-(1 << 63), each_max=(1 << 63) - 1,
+                Field("seeds", "list[int]", default=(), max=16, each_min=-(1 << 63), each_max=(1 << 63) - 1,
                       doc="one per candidate, or none (64-bit signed)"),
-                Field("temperatures", "list[float]", default=[], max=8, doc="per level, 0 = bottom"),
-                Field("guidance", "list[float]", default=[], max=8, doc="guidance scale per level"),
+                Field("temperatures", "list[float]", default=(), max=8, doc="per level, 0 = bottom"),
+                Field("guidance", "list[float]", default=(), max=8, doc="guidance scale per level"),
                 Field("output", "object:Output", doc="rendered file format"),
                 Field("priority", "int", default=0, min=-100, max=100, doc="higher runs first"),
             ),
@@ -291,8 +297,13 @@ def _check_fields(fields: tuple[Field, ...], content: dict[str, Any], where: str
         elif f.required:
             raise ProtocolError("bad_request", f"missing required field '{name}'")
         elif f.default is not None:
-            out[f.name] = f.default
+            out[f.name] = _fresh(f.default)
     return out
+
+
+def _fresh(default: Any) -> Any:
+    """A request's own copy of a default: tuples become new lists, so no two requests share one."""
+    return [_fresh(v) for v in default] if isinstance(default, tuple) else default
 
 
 def validate_request(msg_type: str, content: Any, buffers: int = 0) -> dict[str, Any]:

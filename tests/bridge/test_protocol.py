@@ -107,3 +107,20 @@ def test_osc_size_model_is_exact() -> None:
     for _ in range(200):
         args = [rng.choice(choices) for _ in range(rng.randint(0, 20))]
         assert len(osc_wire._build("/segue/reply", args, [])) == osc_wire._size("/segue/reply", args)
+
+
+def test_defaults_are_fresh_per_request() -> None:
+    base = {"kind": "generate", "model": "m", "length_s": 4, "project": {}}
+    first = validate_request("submit", base)
+    for name in ("stems", "seeds", "temperatures", "guidance"):
+        first[name].append(1)
+    first["project"]["tempo_map"].append(99.0)
+    first["project"]["time_signature"][0] = 7
+    again = validate_request("submit", base)
+    assert (again["stems"], again["seeds"], again["temperatures"], again["guidance"]) == ([], [], [], [])
+    assert again["project"]["tempo_map"] == [0.0, 120.0] and again["project"]["time_signature"] == [4, 4]
+
+
+def test_a_mutable_default_is_refused_when_the_schema_is_built() -> None:
+    with pytest.raises(TypeError, match="schema field .tags.: default \\[\\] is mutable"):
+        protocol.Field("tags", "list[str]", default=[])
