@@ -69,7 +69,7 @@ class JobEngine:
         self._closing = False
         self._stop_worker = False
         self._hub = EventHub(journal, tick_s=0.05, on_tick=self._heartbeat)
-        self._runner = Runner(self)
+        self._runner = Runner(self, backend, store, self.config, self._lock)
         self._worker = threading.Thread(target=self._work, name="segue-worker", daemon=True)
         self._worker.start()
 

@@ -2,23 +2,25 @@
 
 ``Runner`` is the only code that calls the backend. It turns the backend's reports into events
 (throttled progress, previews written to the store, level ends), writes the takes, and ends the job in
-exactly one of done / failed / cancelled / interrupted.
+exactly one of done / failed / cancelled / interrupted. It reports through ``Reporter`` (the job engine
+implements it) and holds the engine's lock only while it reads or updates a job's live progress; this
+module never imports the engine.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
 
-from bridge.engine.backend import Candidate
-from bridge.jobs import EventType, JobInfo, JobKind, JobState
+from bridge.engine.backend import Backend, Candidate
+from bridge.engine.config import EngineConfig
+from bridge.jobs import EventType, JobEvent, JobInfo, JobKind, JobState, ResultFile
 from bridge.state.journal import JobRecord
+from bridge.state.store import RenderStore
 from common.errors import Cancelled, SegueError
 from common.progress import CancelToken, Progress
-
-if TYPE_CHECKING:
-    from bridge.engine.engine import JobEngine
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +83,30 @@ class RunningJob:
         )
 
 
+class Reporter(Protocol):
+    """What the runner tells the engine about jobs and models (``JobEngine`` implements it)."""
+
+    def emit(self, job_id: str, kind: EventType, data: dict[str, Any] | None = None) -> JobEvent: ...
+
+    def set_state(self, job: RunningJob, state: JobState, reason: str, run: CancelToken | None = None) -> bool: ...
+
+    def finish(
+        self,
+        job: RunningJob,
+        state: JobState,
+        code: str | None = None,
+        message: str | None = None,
+        results: tuple[ResultFile, ...] = (),
+        run: CancelToken | None = None,
+    ) -> None: ...
+
+    def record_throughput(self, job: RunningJob, seconds: float) -> None: ...
+
+    def eta_running(self, job: RunningJob) -> float | None: ...
+
+    def model_changed(self, name: str, state: str | None, error: str | None = None) -> None: ...
+
+
 class _Events:
     """The ``RunEvents`` handed to ``Backend.run`` for one job."""
 
@@ -91,87 +117,92 @@ class _Events:
         self._runner.progress(self._job, item)
 
     def preview(self, take: Candidate) -> None:
-        engine, job = self._runner.engine, self._job
+        runner, job = self._runner, self._job
         try:
-            result = engine.store.write_take(job.id, job.record.spec, take, preview=True)
+            result = runner.store.write_take(job.id, job.record.spec, take, preview=True)
         except (SegueError, OSError):  # a lost preview must not fail the job; the full render follows
             log.exception("could not write the preview of job %s", job.id)
             return
         data = result.to_dict()
-        engine.emit(job.id, EventType.PREVIEW_READY, data)
+        runner.reporter.emit(job.id, EventType.PREVIEW_READY, data)
 
     def level_done(self, level: int) -> None:
-        self._runner.engine.emit(self._job.id, EventType.LEVEL_DONE, {"level": level})
+        self._runner.reporter.emit(self._job.id, EventType.LEVEL_DONE, {"level": level})
 
 
 class Runner:
-    def __init__(self, engine: JobEngine) -> None:
-        self.engine = engine
+    """Runs jobs and model tasks on the worker thread. ``lock`` guards the live progress fields of
+    ``RunningJob`` (the engine's lock, shared with the front ends' reads)."""
+
+    def __init__(
+        self, reporter: Reporter, backend: Backend, store: RenderStore, config: EngineConfig,
+        lock: AbstractContextManager[Any],
+    ) -> None:
+        self.reporter, self.backend, self.store, self.config = reporter, backend, store, config
+        self._lock = lock
 
     def run(self, job: RunningJob) -> None:
-        engine, spec, token = self.engine, job.record.spec, job.token
+        reporter, spec, token = self.reporter, job.record.spec, job.token
         assert token is not None  # set by RunningJob.start before the runner sees the job
         try:
             if job.state is JobState.LOADING:
-                engine.emit(job.id, EventType.LOADING_MODEL, {"model": spec.model})
+                reporter.emit(job.id, EventType.LOADING_MODEL, {"model": spec.model})
                 self._load(spec.model, job)
-                if not engine.set_state(job, JobState.RUNNING, "model loaded", token):
+                if not reporter.set_state(job, JobState.RUNNING, "model loaded", token):
                     return  # cancelled while the model loaded
-            engine.store.clear(job.id)
-            takes = engine.backend.run(spec, _Events(self, job), token)
+            self.store.clear(job.id)
+            takes = self.backend.run(spec, _Events(self, job), token)
             token.raise_if_cancelled()
             if sorted(t.index for t in takes) != list(range(spec.candidates)):
                 raise RuntimeError(
                     f"the backend returned takes {[t.index for t in takes]} for {spec.candidates} candidates"
                 )
-            results = tuple(engine.store.write_take(job.id, spec, t) for t in sorted(takes, key=lambda t: t.index))
-            engine.store.finish(job.id, spec, results)
+            results = tuple(self.store.write_take(job.id, spec, t) for t in sorted(takes, key=lambda t: t.index))
+            self.store.finish(job.id, spec, results)
             if job.run_started is not None and spec.kind is not JobKind.PRIME:  # encoding says nothing of sampling speed
-                engine.record_throughput(job, time.monotonic() - job.run_started)
-            engine.finish(job, JobState.DONE, results=results, run=token)
+                reporter.record_throughput(job, time.monotonic() - job.run_started)
+            reporter.finish(job, JobState.DONE, results=results, run=token)
         except Cancelled:
             if token.reason == SHUTDOWN:
-                engine.finish(job, JobState.INTERRUPTED, "interrupted", "the daemon shut down while this job ran", run=token)
+                reporter.finish(job, JobState.INTERRUPTED, "interrupted", "the daemon shut down while this job ran", run=token)
             else:
-                engine.finish(job, JobState.CANCELLED, "cancelled", token.reason, run=token)
+                reporter.finish(job, JobState.CANCELLED, "cancelled", token.reason, run=token)
         except SegueError as exc:
-            engine.finish(job, JobState.FAILED, exc.code, str(exc), run=token)
+            reporter.finish(job, JobState.FAILED, exc.code, str(exc), run=token)
         except Exception as exc:
             log.exception("job %s failed", job.id)
-            engine.finish(job, JobState.FAILED, "internal", f"{type(exc).__name__}: {exc}", run=token)
+            reporter.finish(job, JobState.FAILED, "internal", f"{type(exc).__name__}: {exc}", run=token)
 
     def model_task(self, kind: str, name: str) -> None:
         if kind == "load":
-            if name in self.engine.backend.loaded():
-                self.engine.model_changed(name, None)
+            if name in self.backend.loaded():
+                self.reporter.model_changed(name, None)
                 return
             try:
                 self._load(name, None)
             except Exception:
                 log.exception("loading model %s failed", name)
         else:
-            self.engine.backend.unload(name)
-            self.engine.model_changed(name, None)
+            self.backend.unload(name)
+            self.reporter.model_changed(name, None)
 
     def progress(self, job: RunningJob, item: Progress) -> None:
-        engine = self.engine
-        with engine._lock:
+        with self._lock:
             job.level, job.stage = item.level, item.stage
             job.tokens_done, job.tokens_total = item.done, item.total
-            if time.monotonic() - job.last_progress >= engine.config.progress_interval_s:
+            if time.monotonic() - job.last_progress >= self.config.progress_interval_s:
                 self._send_progress(job)
 
     def heartbeat(self, job: RunningJob) -> None:
-        engine = self.engine
-        with engine._lock:
+        with self._lock:
             working = job.state in (JobState.LOADING, JobState.RUNNING)
-            if working and time.monotonic() - job.last_progress >= engine.config.heartbeat_s:
+            if working and time.monotonic() - job.last_progress >= self.config.heartbeat_s:
                 self._send_progress(job)
 
     def _send_progress(self, job: RunningJob) -> None:
         job.last_progress = time.monotonic()
         total = job.tokens_total
-        self.engine.emit(
+        self.reporter.emit(
             job.id,
             EventType.PROGRESS,
             {
@@ -180,22 +211,22 @@ class Runner:
                 "tokens_done": job.tokens_done,
                 "tokens_total": total,
                 "fraction": 0.0 if total <= 0 else min(1.0, job.tokens_done / total),
-                "eta_s": self.engine.eta_running(job),
+                "eta_s": self.reporter.eta_running(job),
             },
         )
 
     def _load(self, name: str, job: RunningJob | None) -> None:
-        engine = self.engine
-        engine.model_changed(name, "loading")
+        reporter = self.reporter
+        reporter.model_changed(name, "loading")
 
         def report(item: Progress) -> None:
             if job is not None:
                 self.progress(job, item)
 
         try:
-            engine.backend.load(name, report)
+            self.backend.load(name, report)
         except Exception as exc:
-            engine.model_changed(name, "failed", str(exc))
+            reporter.model_changed(name, "failed", str(exc))
             raise
-        engine.model_changed(name, None)
+        reporter.model_changed(name, None)
 

@@ -256,3 +256,15 @@ def test_a_seed_out_of_range_is_refused_at_submit_and_an_old_journal_still_loads
     again = Rig(tmp_path, ToneBackend())  # recovery reads the row
     assert again.engine.status("oldjob").state is JobState.INTERRUPTED
     again.engine.shutdown(2.0)
+
+
+def test_the_runner_does_not_import_the_engine() -> None:
+    """The runner reports through its ``Reporter`` protocol: no import of the engine, even for typing."""
+    import ast
+
+    import bridge.engine.run as run
+
+    tree = ast.parse(Path(run.__file__).read_text(encoding="utf-8"))
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert "bridge.engine.engine" not in imported, sorted(m for m in imported if m)
