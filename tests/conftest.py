@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 
-from tests.helpers.reference import require_reference
+from tests.helpers.reference import MISSING, require_reference
 
 # One thread: the suite is made of tiny models whose ops are too small to gain from threads, and
 # on a shared box extra threads oversubscribe the cores (measured 14-40x slower per tiny op).
@@ -49,3 +50,10 @@ def eager_fp32_auto(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPa
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """A banner, not a quiet 's': tests skipped because ../shared/reference is missing."""
+    if MISSING:
+        terminalreporter.section("MISSING REFERENCE MATERIAL", sep="!", red=True, bold=True)
+        terminalreporter.write_line(f"{len(MISSING)} conformance tests did not run: {MISSING[0]}")

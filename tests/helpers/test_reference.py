@@ -1,4 +1,4 @@
-"""A missing ../shared/reference fails the tests that need it, naming the path; skipping takes an explicit opt-in."""
+"""A missing ../shared/reference skips the tests that need it loudly, naming the path; SEGUE_REQUIRE_REFERENCE=1 fails them."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.reference import ALLOW_MISSING, CONTENTS, require_reference
+from tests.helpers.reference import CONTENTS, MISSING, REQUIRE, require_reference
 
 
 def _complete(root: Path) -> Path:
@@ -20,24 +20,26 @@ def test_a_complete_reference_is_returned(tmp_path: Path) -> None:
     assert require_reference(_complete(tmp_path / "reference")) == tmp_path / "reference"
 
 
-def test_a_missing_reference_fails_and_names_the_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(ALLOW_MISSING, raising=False)
-    with pytest.raises(pytest.fail.Exception, match=f"{tmp_path / 'nowhere'} does not exist.*{ALLOW_MISSING}=1"):
+def test_a_missing_reference_is_skipped_naming_the_path_and_recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(REQUIRE, raising=False)
+    before = len(MISSING)
+    with pytest.raises(pytest.skip.Exception, match=f"{tmp_path / 'nowhere'} does not exist"):
         require_reference(tmp_path / "nowhere")
+    assert len(MISSING) == before + 1 and str(tmp_path / "nowhere") in MISSING[-1]
+    del MISSING[before:]
 
 
 def test_a_missing_part_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(ALLOW_MISSING, raising=False)
+    monkeypatch.delenv(REQUIRE, raising=False)
     root = _complete(tmp_path / "reference")
     (root / "jukebox-official-shapes.json").unlink()
-    with pytest.raises(pytest.fail.Exception, match="jukebox-official-shapes.json does not exist"):
+    before = len(MISSING)
+    with pytest.raises(pytest.skip.Exception, match="jukebox-official-shapes.json does not exist"):
         require_reference(root)
+    del MISSING[before:]
 
 
-def test_skipping_needs_the_opt_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(ALLOW_MISSING, "1")
-    with pytest.raises(pytest.skip.Exception, match="nowhere does not exist"):
-        require_reference(tmp_path / "nowhere")
-    monkeypatch.setenv(ALLOW_MISSING, "yes")  # only "1" opts in
-    with pytest.raises(pytest.fail.Exception):
+def test_requiring_the_reference_fails_without_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(REQUIRE, "1")
+    with pytest.raises(pytest.fail.Exception, match="nowhere does not exist"):
         require_reference(tmp_path / "nowhere")
