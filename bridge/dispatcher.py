@@ -45,6 +45,12 @@ class Request:
     peer: str = ""  # a stable key for the connection: ZeroMQ session or OSC "host:port"
     transport: str = "zmq"  # "zmq" | "osc"
     control: bool = False  # arrived on the control socket
+    events_to: str = ""  # where this client's job events go, in the front end's terms (default: peer)
+
+    @property
+    def owner(self) -> str:
+        """The engine's ``owner`` key for jobs this request submits: ``<transport>:<events_to or peer>``."""
+        return f"{self.transport}:{self.events_to or self.peer}"
 
 
 @dataclass(frozen=True)
@@ -199,13 +205,15 @@ def _hello(d: Dispatcher, r: Request, c: dict[str, Any]) -> Reply:
             f"client speaks protocol {c['protocol_version']!r}, the daemon speaks {protocol.PROTOCOL_VERSION} "
             "(major versions must match)",
         )
+    if c["events"] not in ("own", "all"):
+        raise ProtocolError("bad_request", f"hello.events must be 'own' or 'all' (got {c['events']!r})")
     if c.get("client"):
         with d._lock:
             d._names.pop(r.peer, None)
             d._names[r.peer] = c["client"]
             while len(d._names) > MAX_PEERS:
                 d._names.popitem(last=False)
-    caps = ["continue", "generate", "prime", "upsample", "preview", "cancel", "resubmit", "length_bars"]
+    caps = ["continue", "generate", "prime", "upsample", "preview", "cancel", "resubmit", "length_bars", "events_since"]
     if r.transport == "zmq":
         caps += ["audio_frames", "curve" if d.config.keys_dir else "loopback"]
     limits = {
@@ -240,7 +248,7 @@ def _unload_model(d: Dispatcher, r: Request, c: dict[str, Any]) -> Reply:
 
 @handler("submit")
 def _submit(d: Dispatcher, r: Request, c: dict[str, Any]) -> Reply:
-    return _ok(r, _job(d.engine.submit(d.job_spec(r, c))))
+    return _ok(r, _job(d.engine.submit(d.job_spec(r, c), owner=r.owner)))
 
 
 @handler("status")
@@ -274,9 +282,16 @@ def _fetch_result(d: Dispatcher, r: Request, c: dict[str, Any]) -> Reply:
     return _ok(r, {**_job(info), "results": [res.to_dict() for res in results]}, buffers)
 
 
+@handler("events_since")
+def _events_since(d: Dispatcher, r: Request, c: dict[str, Any]) -> Reply:
+    page = d.engine.events_since(c["job_id"], c["after"], c["limit"])
+    events = [e.to_dict() for e in page.events]
+    return _ok(r, {"job_id": c["job_id"], "events": events, "next_after": page.next_after, "more": page.more})
+
+
 @handler("resubmit")
 def _resubmit(d: Dispatcher, r: Request, c: dict[str, Any]) -> Reply:
-    return _ok(r, _job(d.engine.resubmit(c["job_id"])))
+    return _ok(r, _job(d.engine.resubmit(c["job_id"], owner=r.owner)))
 
 
 @handler("shutdown")

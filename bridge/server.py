@@ -1,7 +1,8 @@
 """``Server(config, engine)``: start the front ends, run until told to stop, shut down gracefully.
 
 Life cycle (as in uvicorn's Server): ``startup()`` binds ZeroMQ and OSC and subscribes them to the
-engine's events; ``run()`` starts up, installs SIGINT/SIGTERM handlers (main thread only) and waits
+engine's events (each event goes to both with the job's ``owner``: the front end that knows that client
+sends it there); ``run()`` starts up, installs SIGINT/SIGTERM handlers (main thread only) and waits
 until a signal, a ``shutdown`` request or ``request_stop()``; then ``shutdown()`` stops the engine
 (waiting jobs become ``interrupted``, the running one is cancelled) while the front ends still run, so
 clients see those events, and finally closes the sockets. ``shutdown`` never takes much longer than
@@ -67,10 +68,11 @@ class Server:
         log.info("segue daemon listening: %s", self.addresses)
 
     def _broadcast(self, event: JobEvent) -> None:
+        owner = self.engine.owner(event.job_id)  # the client that submitted the job, as its front end named it
         for front in (self.zmq, self.osc):
             if front is not None:
                 try:
-                    front.publish(event)
+                    front.publish(event, owner)
                 except Exception:  # one broken front end must not starve the other
                     log.exception("publishing event %s failed", event.seq)
 

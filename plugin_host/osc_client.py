@@ -1,5 +1,8 @@
 """OSC transport of the client library: one UDP socket that sends requests and receives replies and
-events (the daemon sends both to the ``reply_port`` this socket registers with ``hello``)."""
+events (the daemon sends both to the ``reply_port`` this socket registers with ``hello``). The daemon
+sends it the events of the jobs it submits, or of every job with ``all_jobs`` (``hello`` ``events all``);
+OSC has no per-job subscription, so ``watch`` answers ``False`` and the client reads other jobs' events
+with ``events_since``."""
 
 from __future__ import annotations
 
@@ -14,8 +17,9 @@ from plugin_host.zmq_client import RawReply
 
 
 class OscTransport:
-    def __init__(self, host: str, port: int, bind_host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str, port: int, bind_host: str = "127.0.0.1", all_jobs: bool = False) -> None:
         self.daemon = (host, port)
+        self.all_jobs = all_jobs
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         self.sock.bind((bind_host, 0))
@@ -33,7 +37,7 @@ class OscTransport:
             raise ValueError("OSC carries no binary buffers: pass files by path")
         del control  # OSC has one socket; requests never wait behind a job
         if msg_type == "hello":
-            content = {"reply_port": self.reply_port, **content}
+            content = {"reply_port": self.reply_port, **({"events": "all"} if self.all_jobs else {}), **content}
         self._next_id += 1
         req_id = f"r{self._next_id}"
         self.send_raw(osc_wire.request_datagram(msg_type, req_id, content))
@@ -45,6 +49,14 @@ class OscTransport:
             self._receive(left)
         _, status, body = self._replies.pop(req_id)
         return RawReply(status, body)
+
+    def watch(self, job_id: str) -> bool:
+        """OSC cannot subscribe to one job: ``True`` only when this client gets every job's events."""
+        del job_id
+        return self.all_jobs
+
+    def unwatch(self, job_id: str) -> None:
+        del job_id
 
     def send_raw(self, datagram: bytes) -> None:
         self.sock.sendto(datagram, self.daemon)

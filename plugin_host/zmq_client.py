@@ -2,6 +2,9 @@
 
 Used from one thread at a time (a ZeroMQ socket belongs to one thread). Replies are matched to their
 request by ``parent_header.msg_id``; stale replies (from a request that timed out) are skipped.
+The SUB socket subscribes to this session's own jobs (``zmq_wire.session_topic``, set before the first
+request, so no event of a job it submits is missed) and to heartbeats; ``watch`` adds another job's
+topic; ``all_jobs`` subscribes to every job instead.
 """
 
 from __future__ import annotations
@@ -17,7 +20,16 @@ import zmq
 import zmq.auth
 
 from bridge.protocol.schema import ProtocolError
-from bridge.protocol.zmq_wire import WireMessage, new_header, pack, split_routing, unpack
+from bridge.protocol.zmq_wire import (
+    DAEMON_TOPIC,
+    WireMessage,
+    job_topic,
+    new_header,
+    pack,
+    session_topic,
+    split_routing,
+    unpack,
+)
 
 
 @dataclass(frozen=True)
@@ -54,6 +66,7 @@ class ZmqTransport:
         keys: ClientKeys | None = None,
         context: zmq.Context | None = None,
         heartbeat_ms: int = 1000,
+        all_jobs: bool = False,
     ) -> None:
         self.context = context or zmq.Context.instance()
         self.session = uuid.uuid4().hex
@@ -61,9 +74,28 @@ class ZmqTransport:
         self.request_socket = self._socket(zmq.DEALER, request, keys, heartbeat_ms)
         self.control_socket = self._socket(zmq.DEALER, control, keys, heartbeat_ms)
         self.sub: zmq.Socket | None = None
+        self._watched: set[str] = set()
         if events is not None:
             self.sub = self._socket(zmq.SUB, events, keys, heartbeat_ms)
-            self.sub.setsockopt(zmq.SUBSCRIBE, b"")
+            # own jobs first: the heartbeat that ``wait_subscribed`` waits for then proves both are in place
+            self.sub.setsockopt(zmq.SUBSCRIBE, b"job." if all_jobs else session_topic(self.session))
+            self.sub.setsockopt(zmq.SUBSCRIBE, DAEMON_TOPIC)
+
+    def watch(self, job_id: str) -> bool:
+        """Also receive the events of ``job_id`` (a job another client submitted); ``False`` without an
+        events socket. Events published before the daemon sees the subscription are not received:
+        read them with ``events_since``."""
+        if self.sub is None:
+            return False
+        if job_id not in self._watched:
+            self._watched.add(job_id)
+            self.sub.setsockopt(zmq.SUBSCRIBE, job_topic(job_id))
+        return True
+
+    def unwatch(self, job_id: str) -> None:
+        if self.sub is not None and job_id in self._watched:
+            self._watched.discard(job_id)
+            self.sub.setsockopt(zmq.UNSUBSCRIBE, job_topic(job_id))
 
     def _socket(self, kind: int, address: str, keys: ClientKeys | None, heartbeat_ms: int) -> zmq.Socket:
         sock = self.context.socket(kind)

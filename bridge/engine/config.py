@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from bridge.jobs import JobEvent
 from common.errors import ConfigError, SegueError
 
 
@@ -18,13 +19,20 @@ class EngineClosed(SegueError):
 class EngineConfig:
     """``queue_limit``: jobs waiting (not counting the running one) before ``submit`` answers busy.
     Progress events: at most one per ``progress_interval_s`` from the model's reports, and at least one
-    per ``heartbeat_s`` while a job works (repeating the last numbers with a fresh ETA)."""
+    per ``heartbeat_s`` while a job works (repeating the last numbers with a fresh ETA).
+    Retention: an ended job (done, failed, cancelled, interrupted) is forgotten, with its events and its
+    render-store folders, once it ended more than ``retention_days`` ago or is not among the
+    ``retention_jobs`` most recently ended; 0 turns a rule off. Checked at start-up and every
+    ``retention_interval_s`` seconds on the worker thread, between jobs."""
 
     queue_limit: int = 32
     progress_interval_s: float = 0.25
     heartbeat_s: float = 0.4
     throughput_window: int = 8
     finish_running_on_shutdown: bool = False
+    retention_days: float = 30.0
+    retention_jobs: int = 1000
+    retention_interval_s: float = 3600.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.queue_limit <= 10_000:
@@ -36,6 +44,25 @@ class EngineConfig:
             )
         if self.throughput_window < 1:
             raise ConfigError(f"throughput_window {self.throughput_window} must be at least 1")
+        if self.retention_days < 0 or self.retention_jobs < 0:
+            raise ConfigError(f"[engine] retention_days ({self.retention_days}) and retention_jobs "
+                              f"({self.retention_jobs}) must be 0 (keep every job) or more")
+        if self.retention_interval_s <= 0:
+            raise ConfigError(f"[engine] retention_interval_s = {self.retention_interval_s} must be more than 0 s")
+
+
+@dataclass(frozen=True)
+class EventPage:
+    """Stored events of one job after a cursor, oldest first (``events_since``). ``more``: further events
+    are stored; ask again with ``after=next_after``."""
+
+    events: tuple[JobEvent, ...]
+    after: int
+    more: bool = False
+
+    @property
+    def next_after(self) -> int:
+        return self.events[-1].seq if self.events else self.after
 
 
 @dataclass(frozen=True)

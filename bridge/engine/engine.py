@@ -8,6 +8,9 @@ so neither a slow subscriber nor the journal's fsync of events delays the model.
 Life of a job (docs/daemon.md, "Jobs, journal and render store"): ``submit`` journals it as queued and
 emits ``accepted`` + ``queued``; the worker takes the next job from the ``FairQueue``, loads its model if
 needed (``loading``), runs it (``running``), writes the takes to the render store and marks it ``done``.
+Ended jobs are pruned by the retention rules of ``EngineConfig`` (journal rows, events, store folders).
+Each job remembers its ``owner``, the front end's key of the client that submitted or resubmitted it
+(not journaled), so the front ends can send its events to that client.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from dataclasses import replace
 from typing import Any
 
 from bridge.engine.backend import Backend
-from bridge.engine.config import EngineClosed, EngineConfig, ModelInfo
+from bridge.engine.config import EngineClosed, EngineConfig, EventPage, ModelInfo
 from bridge.engine.events import EventHub
 from bridge.engine.queue import FairQueue, Throughput
 from bridge.engine.run import SHUTDOWN, Runner, RunningJob
@@ -70,12 +73,15 @@ class JobEngine:
         self._stop_worker = False
         self._hub = EventHub(journal, tick_s=0.05, on_tick=self._heartbeat)
         self._runner = Runner(self, backend, store, self.config, self._lock)
+        self._next_prune = 0.0  # time.monotonic() of the next retention check
+        self.prune()
         self._worker = threading.Thread(target=self._work, name="segue-worker", daemon=True)
         self._worker.start()
 
     # -- jobs -----------------------------------------------------------------------------------
-    def submit(self, spec: JobSpec) -> JobInfo:
-        """Queue a job; raises ``QueueFull`` (code busy), ``JobNotFound`` (unknown model), ``EngineClosed``."""
+    def submit(self, spec: JobSpec, owner: str | None = None) -> JobInfo:
+        """Queue a job; raises ``QueueFull`` (code busy), ``JobNotFound`` (unknown model), ``EngineClosed``.
+        ``owner``: who gets its events (see ``owner``)."""
         self._check_admission(spec)
         job_id = uuid.uuid4().hex[:16]
         spec = self._resolve(job_id, spec)  # file I/O outside the lock
@@ -88,6 +94,7 @@ class JobEngine:
             record = JobRecord(job_id, spec, JobState.QUEUED, time.time())
             self.journal.add_job(record)
             job = self._jobs[job_id] = RunningJob(record)
+            job.owner = owner
             self._enqueue(job)
             return self._info(job)
 
@@ -106,8 +113,9 @@ class JobEngine:
                     self.finish(job, JobState.CANCELLED, "cancelled", "cancelled by the client")
             return self._info(job)
 
-    def resubmit(self, job_id: str) -> JobInfo:
-        """Run an interrupted, failed or cancelled job again with the same spec (and seeds), same id."""
+    def resubmit(self, job_id: str, owner: str | None = None) -> JobInfo:
+        """Run an interrupted, failed or cancelled job again with the same spec (and seeds), same id;
+        ``owner`` (the resubmitting client) gets its events from now on."""
         with self._lock:
             job = self._job(job_id)
             if job.state not in RESUBMITTABLE:
@@ -125,6 +133,7 @@ class JobEngine:
             record.results, record.attempts = (), record.attempts + 1
             self.journal.update_job(record, reason="resubmitted")
             job.reset()
+            job.owner = owner
             self._enqueue(job)
             return self._info(job)
 
@@ -154,6 +163,23 @@ class JobEngine:
         self._hub.flush(0.2)
         return self.journal.events(job_id, after)
 
+    def events_since(self, job_id: str, after: int = 0, limit: int = 200) -> EventPage:
+        """One page of ``job_id``'s stored events with ``seq > after``, oldest first; ``JobNotFound`` for a
+        job the engine does not know (never submitted, or pruned). Does not wait for events still on
+        their way to the journal: those are delivered after they are stored, so a client that
+        subscribes first and then pages from its last ``seq`` misses none."""
+        with self._lock:
+            self._job(job_id)
+        stored = self.journal.events(job_id, after, limit + 1)
+        return EventPage(tuple(stored[:limit]), after, more=len(stored) > limit)
+
+    def owner(self, job_id: str) -> str | None:
+        """The ``owner`` given at the job's last submit or resubmit (``None``: unknown, e.g. after a
+        restart). Called for every event on the event thread, so it takes no lock: a dict lookup and an
+        attribute read are atomic, and the owner is set before the job's first event is emitted."""
+        job = self._jobs.get(job_id)
+        return None if job is None else job.owner
+
     def subscribe(self, callback: Callable[[JobEvent], None]) -> Callable[[], None]:
         """Call ``callback`` for every event, on the engine's event thread (keep it quick); returns unsubscribe."""
         return self._hub.subscribe(callback)
@@ -175,6 +201,37 @@ class JobEngine:
     def unload_model(self, name: str) -> ModelInfo:
         """Free a model's memory before the next job (a later job that needs it loads it again)."""
         return self._model_task("unload", name)
+
+    # -- retention ------------------------------------------------------------------------------
+    def prune(self) -> tuple[str, ...]:
+        """Forget ended jobs past the retention rules (``EngineConfig``): journal rows, transitions,
+        events, then their store folders. Jobs that are waiting, loading or running are never pruned."""
+        cfg = self.config
+        with self._lock:
+            self._next_prune = time.monotonic() + cfg.retention_interval_s
+            if not cfg.retention_days and not cfg.retention_jobs:
+                return ()
+            active = [job_id for job_id, job in self._jobs.items() if job.state in ACTIVE]
+            cutoff = time.time() - cfg.retention_days * 86400 if cfg.retention_days else None
+            try:
+                pruned = self.journal.prune(cutoff, cfg.retention_jobs or None, exclude=active)
+            except Exception:  # a full disk must not stop the worker; the next check tries again
+                log.exception("retention: could not prune the journal")
+                return ()
+            for job_id in pruned:
+                self._jobs.pop(job_id, None)
+        for job_id in pruned:  # outside the lock: no one can name these jobs any more
+            self.store.remove_job(job_id)
+        if pruned:
+            log.info("retention: forgot %d ended jobs (older than %g days or beyond the newest %d)",
+                     len(pruned), cfg.retention_days, cfg.retention_jobs)
+        return tuple(pruned)
+
+    def _prune_wait(self) -> float | None:
+        """Seconds until the next retention check (``None``: retention is off)."""
+        if not self.config.retention_days and not self.config.retention_jobs:
+            return None
+        return max(0.0, self._next_prune - time.monotonic())
 
     # -- shutdown -------------------------------------------------------------------------------
     def shutdown(self, timeout: float = 10.0) -> None:
@@ -269,15 +326,18 @@ class JobEngine:
     def _work(self) -> None:
         while True:
             with self._lock:
-                while not self._stop_worker and not self._control and not len(self._queue):
-                    self._wake.wait()
+                while not (self._stop_worker or self._control or len(self._queue) or self._prune_wait() == 0.0):
+                    self._wake.wait(self._prune_wait())
                 if self._stop_worker:
                     return
-                if self._control:
-                    task: tuple[str, str] | None = self._control.popleft()
-                    job = None
+                prune = self._prune_wait() == 0.0  # between jobs, never while one runs
+                task: tuple[str, str] | None = None
+                job: RunningJob | None = None
+                if prune:
+                    pass
+                elif self._control:
+                    task = self._control.popleft()
                 else:
-                    task = None
                     job = self._jobs[self._queue.pop() or ""]
                     job.start()
                     self._current = job
@@ -285,7 +345,9 @@ class JobEngine:
                     self.set_state(job, JobState.LOADING if loading else JobState.RUNNING, "started")
                     self._announce_queue()
             try:
-                if task is not None:
+                if prune:
+                    self.prune()
+                elif task is not None:
                     self._runner.model_task(*task)
                 elif job is not None:
                     self._runner.run(job)

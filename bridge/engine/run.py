@@ -43,6 +43,7 @@ class RunningJob:
         self.last_progress = 0.0  # time.monotonic() of the last progress event
         self.run_started: float | None = None
         self.announced_position: int | None = None
+        self.owner: str | None = None  # the front end's key of the client that gets its events
 
     def start(self) -> CancelToken:
         self.token = CancelToken()

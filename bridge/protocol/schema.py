@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-PROTOCOL_VERSION = "1.1"
+PROTOCOL_VERSION = "1.2"
 """``major.minor``: a client's major version must equal the daemon's; minor additions are compatible."""
 
 OSC_MAX_MESSAGE = 1400
@@ -133,6 +133,8 @@ REQUESTS: dict[str, Message] = {
                 Field("client", "str", default="", max=_S, doc="a name shown in logs and list_jobs"),
                 Field("reply_host", "str", max=255, doc="OSC only: where replies and events go (default: sender)"),
                 Field("reply_port", "int", min=1, max=65535, doc="OSC only: port for replies and events"),
+                Field("events", "str", default="own", max=8,
+                      doc="OSC only: 'own' (events of the jobs this client submits) or 'all' (every job's)"),
             ),
             reply="protocol_version, daemon_version, capabilities (list), models (as list_models), limits",
             control=True,
@@ -181,6 +183,18 @@ REQUESTS: dict[str, Message] = {
             ),
             reply="job: JobInfo, results: list of ResultFile (+ one frame per result if inline: the file's bytes, "
             "audio or codes)",
+        ),
+        Message(
+            "events_since",
+            (
+                _JOB_ID,
+                Field("after", "int", default=0, min=0, max=(1 << 63) - 1,
+                      doc="return events with a larger seq: 0 = from the start, else the last seq you have"),
+                Field("limit", "int", default=200, min=1, max=1000, doc="most events in one reply"),
+            ),
+            reply="job_id, events: list of events ({seq, job_id, type, data, time}) oldest first, next_after (the "
+            "last seq returned, or after), more (true: ask again with after = next_after)",
+            control=True,
         ),
         Message("resubmit", (_JOB_ID,), reply="job: JobInfo of the job taken up again"),
         Message("shutdown", (), reply="{} (then the daemon stops gracefully)", control=True),

@@ -8,7 +8,10 @@ where header, parent_header, metadata and content are UTF-8 JSON objects and eve
 bytes (audio in, rendered files out): audio is never base64. ``header`` holds ``msg_id``,
 ``msg_type``, ``session``, ``date`` (ISO 8601 UTC) and ``version`` (the protocol version). Replies put
 ``status`` ("ok" | "error") in their content and the request's header in ``parent_header``. Events on
-the PUB socket start with a topic frame ``job.<job_id>`` (or ``daemon``) instead of routing ids.
+the PUB socket start with a topic frame instead of routing ids: every job event goes out on
+``job.<job_id>`` and, once more, on ``session.<session>.job.<job_id>`` for the session that submitted
+(or resubmitted) the job; heartbeats on ``daemon``. A client subscribes to ``session_topic(its
+session)`` for its own jobs and to ``job_topic(id)`` for any other job it follows.
 There is no HMAC signature frame: remote peers authenticate with CURVE instead.
 """
 
@@ -23,6 +26,17 @@ from typing import Any
 from bridge.protocol.schema import PROTOCOL_VERSION, ProtocolError
 
 DELIMITER = b"<IDS|MSG>"
+DAEMON_TOPIC = b"daemon"
+
+
+def job_topic(job_id: str) -> bytes:
+    """The topic of every event of ``job_id`` (daemon job ids are 16 hex digits, so no id is another's prefix)."""
+    return f"job.{job_id}".encode()
+
+
+def session_topic(session: str) -> bytes:
+    """The prefix of the events of every job the ZeroMQ ``session`` submitted (subscribe to it as it is)."""
+    return f"session.{session}.".encode()
 
 
 @dataclass(frozen=True)

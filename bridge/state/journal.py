@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bridge.jobs import EventType, JobEvent, JobKind, JobSpec, JobState, Length, ResultFile
+from bridge.jobs import ACTIVE, EventType, JobEvent, JobKind, JobSpec, JobState, Length, ResultFile
 from common.errors import SegueError
 
 SCHEMA_VERSION = 1
@@ -201,9 +201,45 @@ class Journal:
         return [JobEvent(int(s), str(j), EventType(t), json.loads(d), float(tm)) for s, j, t, tm, d in rows]
 
     def last_seq(self) -> int:
+        """The highest event number ever stored, also when ``prune`` has deleted that event since."""
         with self._lock:
             row = self._db.execute("SELECT MAX(seq) FROM events").fetchone()
-        return int(row[0] or 0)
+            pruned = self._meta("pruned_seq")
+        return max(int(row[0] or 0), int(pruned or 0))
+
+    # -- retention ------------------------------------------------------------------------------
+    def prune(self, finished_before: float | None, keep: int | None, exclude: Iterable[str] = ()) -> list[str]:
+        """Delete ended jobs (every state but accepted/queued/loading/running) with their transitions
+        and events: those that ended before ``finished_before`` (unix seconds) and those beyond the
+        ``keep`` most recently ended. ``None`` turns a rule off; jobs in ``exclude`` are never deleted.
+        Returns the deleted ids, in one transaction."""
+        active = [s.value for s in ACTIVE]
+        ended = f"state NOT IN ({','.join('?' * len(active))})"
+        when = "COALESCE(finished, created)"
+        skip = set(exclude)
+        with self._lock, self._db:
+            self._db.execute("BEGIN")
+            doomed: set[str] = set()
+            if finished_before is not None:
+                rows = self._db.execute(f"SELECT id FROM jobs WHERE {ended} AND {when} < ?", [*active, finished_before])
+                doomed.update(str(r[0]) for r in rows)
+            if keep is not None:
+                rows = self._db.execute(
+                    f"SELECT id FROM jobs WHERE {ended} ORDER BY {when} DESC, id DESC LIMIT -1 OFFSET ?", [*active, keep]
+                )
+                doomed.update(str(r[0]) for r in rows)
+            ids = sorted(doomed - skip)
+            if not ids:
+                return []
+            top = self._db.execute("SELECT MAX(seq) FROM events").fetchone()[0]
+            if top is not None and int(top) > int(self._meta("pruned_seq") or 0):
+                self._set_meta("pruned_seq", str(int(top)))  # numbering goes on from here after a restart
+            for start in range(0, len(ids), 500):  # SQLite limits the number of parameters per statement
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                for table, column in (("events", "job_id"), ("transitions", "job_id"), ("jobs", "id")):
+                    self._db.execute(f"DELETE FROM {table} WHERE {column} IN ({marks})", chunk)
+        return ids
 
     # -- housekeeping ---------------------------------------------------------------------------
     def checkpoint(self) -> None:

@@ -9,6 +9,8 @@ Layout under ``root`` (see docs/daemon.md, "Jobs, journal and render store"):
     renders/<job_id>/job.json                    manifest, written last: the job is finished
     inputs/<job_id>/input-<n>.<format>           bytes a client sent instead of a path
 
+Both folders of a job go when the engine's retention prunes it (``remove_job``).
+
 Every file goes through ``model.atomic`` (temp file beside the target, fsync, rename), so a reader sees a
 whole file or none. Order per job: audio, then its sidecar, then (after all candidates) the manifest, so
 a manifest implies complete audio and a sidecar implies its audio. ``remove_temp_files`` deletes the
@@ -175,6 +177,11 @@ class RenderStore:
     def clear(self, job_id: str) -> None:
         """Remove a job's renders (before it runs again); spooled inputs stay."""
         shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
+
+    def remove_job(self, job_id: str) -> None:
+        """Remove everything the store holds for a job: renders and spooled inputs (retention)."""
+        shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
+        self.discard_inputs(job_id)
 
     # -- reading --------------------------------------------------------------------------------
     def finished(self, job_id: str) -> StoredJob | None:

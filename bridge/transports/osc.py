@@ -1,5 +1,6 @@
 """OSC front end over UDP: one thread reads datagrams, parses them with python-osc, asks the dispatcher,
-and sends replies; engine events go to every registered reply address.
+and sends replies. A job's events go to the address that got the reply to its ``submit`` (or
+``resubmit``), and to every client registered with ``hello`` ``events all``.
 
 A client registers with ``/segue/hello`` (``reply_port``, optionally ``reply_host`` which must be the
 sender's own host); until then replies go to the datagram's source. Any other request may carry
@@ -41,7 +42,8 @@ class OscFrontEnd:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._clients: OrderedDict[Address, Address] = OrderedDict()  # source -> reply address
+        # source -> (reply address, wants every job's events)
+        self._clients: OrderedDict[Address, tuple[Address, bool]] = OrderedDict()
 
     def start(self) -> None:
         family = socket.AF_INET6 if ":" in self.config.osc_host else socket.AF_INET
@@ -65,13 +67,20 @@ class OscFrontEnd:
     @property
     def clients(self) -> list[Address]:
         with self._lock:
-            return list(dict.fromkeys(self._clients.values()))
+            return list(dict.fromkeys(address for address, _ in self._clients.values()))
 
-    def publish(self, event: JobEvent) -> None:
-        """Send ``event`` to every registered client; safe from any thread."""
-        datagrams = osc_wire.event_datagrams(event.to_dict())
-        for address in self.clients:
-            self._send(datagrams, address)
+    def publish(self, event: JobEvent, owner: str | None = None) -> None:
+        """Send ``event`` to its job's owner (``osc:<host>:<port>``, the reply address of its submit) and
+        to the clients registered for every job's events; safe from any thread."""
+        with self._lock:
+            targets = [address for address, every in self._clients.values() if every]
+        if owner is not None and owner.startswith("osc:"):
+            host, _, port = owner[len("osc:"):].rpartition(":")
+            targets.insert(0, (host, int(port)))
+        if targets:
+            datagrams = osc_wire.event_datagrams(event.to_dict())
+            for address in dict.fromkeys(targets):
+                self._send(datagrams, address)
 
     # --- loop ---------------------------------------------------------------------------------------
     def _serve(self) -> None:
@@ -129,7 +138,9 @@ class OscFrontEnd:
                     self._reply(source, req_id, Reply.error(msg_type, "bad_request", "reply_port must be 1..65535"))
                     continue
                 reply_to = (source[0], port)
-            request = Request(msg_type, content, (), peer=f"{source[0]}:{source[1]}", transport="osc")
+            events_to = self._reply_address(source, reply_to)  # a job's events follow its submit's reply
+            request = Request(msg_type, content, (), peer=f"{source[0]}:{source[1]}", transport="osc",
+                              events_to=f"{events_to[0]}:{events_to[1]}")
             if msg_type == "hello":
                 error = self._register_check(source, content)
                 if error is not None:
@@ -153,13 +164,20 @@ class OscFrontEnd:
         port = content.get("reply_port", source[1])
         with self._lock:
             self._clients.pop(source, None)
-            self._clients[source] = (host, int(port))
+            self._clients[source] = ((host, int(port)), content.get("events") == "all")
             while len(self._clients) > self.config.max_osc_clients:
                 self._clients.popitem(last=False)
 
-    def _reply(self, source: Address, req_id: str | int, reply: Reply, reply_to: Address | None = None) -> None:
+    def _reply_address(self, source: Address, reply_to: Address | None) -> Address:
+        """Where a reply to ``source`` goes: the request's own ``reply_port``, else its registered address."""
+        if reply_to is not None and reply_to != source:
+            return reply_to
         with self._lock:
-            address = self._clients.get(source, source) if reply_to in (None, source) else reply_to
+            registered = self._clients.get(source)
+        return source if registered is None else registered[0]
+
+    def _reply(self, source: Address, req_id: str | int, reply: Reply, reply_to: Address | None = None) -> None:
+        address = self._reply_address(source, reply_to)
         msg_type = reply.msg_type[: -len("_reply")] if reply.msg_type.endswith("_reply") else reply.msg_type
         self._send(osc_wire.reply_datagrams(req_id, msg_type, reply.status, reply.content), address)
         if reply.shutdown:

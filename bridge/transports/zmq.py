@@ -4,12 +4,14 @@ Two threads, each with its own ``zmq.Poller`` loop and its own sockets (ZeroMQ s
 between threads):
 
 - ``zmq-requests`` serves the request ROUTER (every request type);
-- ``zmq-control`` serves the control ROUTER (hello, status, cancel, list_jobs, shutdown), forwards
-  engine events from an inproc PULL to the PUB and publishes a ``heartbeat`` event every
+- ``zmq-control`` serves the control ROUTER (hello, status, cancel, list_jobs, events_since, shutdown),
+  forwards engine events from an inproc PULL to the PUB and publishes a ``heartbeat`` event every
   ``heartbeat_ivl_ms``. A slow request (an inline fetch_result reading files) never delays a cancel.
 
 Engine events arrive on the engine's thread through ``publish``, which pushes them onto the inproc
-PUSH under a lock. Every frame and the whole message are size-checked (``zmq.MAXMSGSIZE`` drops
+PUSH under a lock. Each job event is published on its job's topic and, when the job's owner is a
+ZeroMQ session, once more on that session's topic (``zmq_wire.job_topic``, ``session_topic``), so a
+client subscribes to its own jobs before it submits them and misses none of their events. Every frame and the whole message are size-checked (``zmq.MAXMSGSIZE`` drops
 oversize frames inside libzmq; the loop answers ``too_large`` for oversize messages it sees).
 """
 
@@ -28,7 +30,17 @@ from bridge.config import BridgeConfig
 from bridge.dispatcher import Dispatcher, Reply, Request
 from bridge.jobs import JobEvent
 from bridge.protocol.schema import PROTOCOL_VERSION, ProtocolError
-from bridge.protocol.zmq_wire import WireMessage, new_header, pack, partial_header, split_routing, unpack
+from bridge.protocol.zmq_wire import (
+    DAEMON_TOPIC,
+    WireMessage,
+    job_topic,
+    new_header,
+    pack,
+    partial_header,
+    session_topic,
+    split_routing,
+    unpack,
+)
 from bridge.security import make_curve_server, start_authenticator
 
 log = logging.getLogger("segue.bridge.zmq")
@@ -112,12 +124,19 @@ class ZmqFrontEnd:
         if self._own_context:
             self.context.term()
 
-    def publish(self, event: JobEvent) -> None:
-        """Queue ``event`` for the PUB socket; safe from any thread."""
-        self._publish_raw(f"job.{event.job_id}" if event.job_id else "daemon", event.to_dict())
+    def publish(self, event: JobEvent, owner: str | None = None) -> None:
+        """Queue ``event`` for the PUB socket; safe from any thread. ``owner`` (``zmq:<session>``): the
+        session that also gets it on its own topic."""
+        if not event.job_id:
+            self._publish_raw([DAEMON_TOPIC], event.to_dict())
+            return
+        topics = [job_topic(event.job_id)]
+        if owner is not None and owner.startswith("zmq:"):
+            topics.append(session_topic(owner[len("zmq:"):]) + topics[0])
+        self._publish_raw(topics, event.to_dict())
 
-    def _publish_raw(self, topic: str, content: dict[str, Any]) -> None:
-        frames = [topic.encode("utf-8"), json.dumps(content, allow_nan=False).encode("utf-8")]
+    def _publish_raw(self, topics: list[bytes], content: dict[str, Any]) -> None:
+        frames = [json.dumps(content, allow_nan=False).encode("utf-8"), *topics]
         with self._push_lock:
             if self._push is None:
                 return
@@ -146,11 +165,13 @@ class ZmqFrontEnd:
             if control in ready:
                 self._answer(control, control=True)
             while pull in ready and pull.poll(0):
-                topic, content = pull.recv_multipart()
-                pub.send_multipart(pack(self._event_message(json.loads(content)), [topic]))
+                content, *topics = pull.recv_multipart()
+                message = self._event_message(json.loads(content))
+                for topic in topics:
+                    pub.send_multipart(pack(message, [topic]))
             if time.monotonic() >= next_beat:
                 next_beat = time.monotonic() + self.config.heartbeat_ivl_ms / 1000
-                pub.send_multipart(pack(self._event_message(self._heartbeat()), [b"daemon"]))
+                pub.send_multipart(pack(self._event_message(self._heartbeat()), [DAEMON_TOPIC]))
 
     def _heartbeat(self) -> dict[str, Any]:
         return {"seq": 0, "job_id": "", "type": "heartbeat", "time": time.time(), "data": {}}

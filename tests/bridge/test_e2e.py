@@ -60,7 +60,7 @@ def _events_until(c: SegueClient, job_id: str, last: set[str], timeout: float = 
 
 def test_hello_reports_versions_models_and_limits(client: SegueClient) -> None:
     hello = client.hello()
-    assert hello["protocol_version"] == "1.1"
+    assert hello["protocol_version"] == "1.2"
     assert {m["name"] for m in hello["models"]} == {"tiny", "other"}
     assert hello["limits"]["max_seconds"] == 30.0
     assert "continue" in hello["capabilities"]
@@ -283,3 +283,57 @@ def test_a_named_client_is_named_from_its_first_request(daemon: Server, transpor
         with pytest.raises(InvalidRequest, match=r"project.tempo_map\[1\] must be finite"):
             c.submit(kind="generate", model="tiny", length_bars=1, project={"tempo_map": [0.0, float("nan")]})
         assert c.status(job["id"])["state"] in ("queued", "loading", "running", "done")  # still talking
+
+
+def test_waiting_for_one_job_keeps_the_other_jobs_events(client: SegueClient) -> None:
+    first = client.submit(kind="generate", model="tiny", length_s=0.2)
+    second = client.submit(kind="generate", model="tiny", length_s=0.2)
+    client.wait_for(second["id"], {"result_ready"})  # the first job ran and ended meanwhile
+    assert client.wait_for(first["id"], {"accepted"}, timeout=1.0)["job_id"] == first["id"]
+    assert client.wait_for(first["id"], {"result_ready"}, timeout=1.0)["type"] == "result_ready"
+    assert client.dropped_events == 0
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_client_receives_only_its_own_jobs_events(daemon: Server, transport: str) -> None:
+    with connect(daemon, transport, name="a") as a, connect(daemon, transport, name="b") as b:
+        a.hello()
+        b.hello()
+        mine = b.submit(kind="generate", model="tiny", length_s=0.2)["id"]
+        theirs = a.submit(kind="generate", model="tiny", length_s=0.2)["id"]
+        b.wait_for(mine, {"result_ready"})
+        a.wait_for(theirs, {"result_ready"})  # every event of a's job is out now
+        for c, own in ((b, mine), (a, theirs)):
+            stray = []
+            while (event := c.next_event(0.3)) is not None:
+                stray.append(event)
+            assert {e["job_id"] for e in stray} <= {own}, [(e["job_id"], e["type"]) for e in stray]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_client_can_follow_another_clients_job(daemon: Server, transport: str) -> None:
+    with connect(daemon, transport, name="a") as a, connect(daemon, transport, name="b") as b:
+        job = a.submit(kind="generate", model="tiny", length_s=0.3)["id"]
+        a.wait_for(job, {"progress"})
+        events = list(b.job_events(job, timeout=10.0))  # stored ones first, then live (ZeroMQ) or polled (OSC)
+        types = [e["type"] for e in events]
+        assert types[0] == "accepted" and types[-1] == "result_ready", types
+        seqs = [e["seq"] for e in events]
+        assert seqs == sorted(set(seqs))  # each event once, in order
+
+
+def test_events_since_lets_a_late_client_catch_up(client: SegueClient) -> None:
+    job = client.submit(kind="generate", model="tiny", length_s=0.2)["id"]
+    live = list(client.job_events(job))
+    page = client.events_since(job, limit=2)
+    assert page["job_id"] == job and len(page["events"]) == 2 and page["more"] is True
+    assert page["next_after"] == page["events"][-1]["seq"]
+    rest = client.events_since(job, after=page["next_after"], limit=1000)
+    assert rest["more"] is False
+    stored = page["events"] + rest["events"]
+    assert [(e["seq"], e["type"]) for e in stored] == [(e["seq"], e["type"]) for e in live]
+    assert stored[-1]["data"]["results"][0]["path"] == live[-1]["data"]["results"][0]["path"]
+    assert client.events_since(job, after=stored[-1]["seq"])["events"] == []
+    with pytest.raises(RemoteError) as err:
+        client.events_since("nope")
+    assert err.value.code == "not_found"

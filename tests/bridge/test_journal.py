@@ -59,3 +59,19 @@ def test_not_a_database(tmp_path: Path) -> None:
     bad.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(JournalError, match="cannot open the job journal"):
         Journal(bad)
+
+
+def test_prune_deletes_ended_jobs_keeps_active_and_excluded_ones_and_the_event_numbering(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite3"
+    journal = Journal(path)
+    for i, state in enumerate([JobState.DONE, JobState.FAILED, JobState.QUEUED, JobState.CANCELLED]):
+        journal.add_job(JobRecord(f"job{i}", spec(), state, 10.0 + i, finished=None if state is JobState.QUEUED else 20.0 + i))
+        journal.add_events([JobEvent(i + 1, f"job{i}", EventType.ACCEPTED, {}, 10.0 + i)])
+    assert journal.prune(finished_before=None, keep=None) == []
+    assert journal.prune(finished_before=21.5, keep=None, exclude=["job0"]) == ["job1"]  # job0 is excluded
+    assert journal.prune(finished_before=None, keep=1) == ["job0"]  # job3 ended last; job2 is queued
+    assert [r.id for r in journal.jobs()] == ["job2", "job3"]
+    assert journal.events("job0") == [] and journal.transitions("job1") == []
+    assert journal.prune(finished_before=1e12, keep=None) == ["job3"]  # the newest event goes with it...
+    journal.close()
+    assert Journal(path).last_seq() == 4  # ...but its number is never used again

@@ -125,3 +125,18 @@ def test_replies_sent_to_the_daemon_do_not_loop(daemon: Server) -> None:
         c.transport.receive_reply(0.3)  # neither is answered...
     assert c.transport.request("list_models", {}).status == "ok"  # ...and the daemon keeps serving
     c.close()
+
+
+def test_a_client_registered_for_all_events_gets_every_jobs_events(daemon: Server) -> None:
+    with SegueClient.over_osc("127.0.0.1", _osc_port(daemon), all_jobs=True) as monitor, \
+            connect(daemon, "osc", name="worker") as worker:
+        monitor.hello()
+        monitor.catch_up_s = None  # live events only
+        job = worker.submit(kind="generate", model="tiny", length_s=0.2)["id"]
+        seen: list[str] = []
+        deadline = time.monotonic() + 5
+        while "result_ready" not in seen and time.monotonic() < deadline:
+            event = monitor.next_event(0.2)
+            if event is not None and event["job_id"] == job:
+                seen.append(event["type"])
+        assert seen[0] == "accepted" and seen[-1] == "result_ready", seen

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -135,7 +136,7 @@ def test_curve_admits_issued_keys_and_refuses_others(tmp_path: Path) -> None:
         a = server.addresses
         keys = ClientKeys.load(secret_file, server_public)
         alice = SegueClient.over_zmq(a["zmq_request"], a["zmq_control"], a["zmq_events"], keys=keys, timeout=3.0)
-        assert alice.hello()["protocol_version"] == "1.1"
+        assert alice.hello()["protocol_version"] == "1.2"
         alice.close()
         plain = SegueClient.over_zmq(a["zmq_request"], a["zmq_control"], None, timeout=0.5)
         with pytest.raises(TimeoutError):
@@ -147,3 +148,32 @@ def test_curve_admits_issued_keys_and_refuses_others(tmp_path: Path) -> None:
         with pytest.raises(TimeoutError):
             stranger.hello()
         stranger.close()
+
+
+def test_events_go_out_on_the_job_topic_and_once_more_on_the_submitters_session_topic(daemon: Server) -> None:
+    from bridge.protocol.zmq_wire import DAEMON_TOPIC, job_topic, session_topic, unpack
+
+    c = connect(daemon, "zmq")
+    subs = {}
+    for prefix in (b"job.", session_topic(c.transport.session)):  # type: ignore[attr-defined]
+        sub = zmq.Context.instance().socket(zmq.SUB)
+        sub.linger = 0
+        sub.connect(daemon.addresses["zmq_events"])
+        sub.setsockopt(zmq.SUBSCRIBE, prefix)
+        sub.setsockopt(zmq.SUBSCRIBE, DAEMON_TOPIC)
+        assert sub.poll(3000)  # the first heartbeat: both subscriptions are in place
+        subs[prefix] = sub
+    job = c.submit(kind="generate", model="tiny", length_s=0.2)["id"]
+    c.wait_for(job, {"result_ready"})
+    stored = [e["seq"] for e in c.events_since(job, limit=1000)["events"]]
+    for prefix, sub in subs.items():
+        got: list[int] = []
+        deadline = time.monotonic() + 3
+        while stored[-1] not in got and time.monotonic() < deadline and sub.poll(300):  # (heartbeats too)
+            topic, *frames = sub.recv_multipart()
+            if topic != DAEMON_TOPIC:
+                assert topic == (job_topic(job) if prefix == b"job." else prefix + job_topic(job))
+                got.append(unpack(frames[1:]).content["seq"])
+        assert got == stored, prefix  # each event once on each topic
+        sub.close(0)
+    c.close()
