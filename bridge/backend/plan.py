@@ -106,7 +106,6 @@ def _plan_upsample(
     assert spec.codes is not None and spec.codes.path is not None  # JobSpec and the engine's spooling
     codes_file = load_codes(spec.codes.path, codebook_size=vq.codebook_size)
     codes_file.check_fits(hop_lengths=vq.hop_lengths, codebook_size=vq.codebook_size, sample_rate=geo.sample_rate)
-    codes_file.check_model(model.identity)  # same geometry, other weights: other music (segue decode refuses too)
     top_codes = torch.from_numpy(codes_file.level(top)).long()  # (rows, tokens)
     if top_codes.shape[1] == 0:
         raise CodesError(f"{spec.codes.path}: has no top-level (level {top}) codes to upsample")
