@@ -144,7 +144,7 @@ class Dispatcher:
         try:
             kind = JobKind(c["kind"])
         except ValueError:
-            raise ProtocolError("bad_request", f"kind {c['kind']!r} is not one of continue, generate, prime, upsample") from None
+            raise ProtocolError("bad_request", f"kind {c['kind']!r} is not one of {', '.join(k.value for k in JobKind)}") from None
         p = c.get("project", {})
         tempo = p.get("tempo_map", [0.0, 120.0])
         if len(tempo) % 2 or not tempo:
@@ -213,7 +213,7 @@ def _hello(d: Dispatcher, r: Request, c: dict[str, Any]) -> Reply:
             d._names[r.peer] = c["client"]
             while len(d._names) > MAX_PEERS:
                 d._names.popitem(last=False)
-    caps = ["continue", "generate", "prime", "upsample", "preview", "cancel", "resubmit", "length_bars", "events_since"]
+    caps = [*(k.value for k in JobKind), "preview", "cancel", "resubmit", "length_bars", "events_since"]
     if r.transport == "zmq":
         caps += ["audio_frames", "curve" if d.config.keys_dir else "loopback"]
     limits = {

@@ -8,10 +8,9 @@ folder that is itself a model directory serves that one model.
 ``load`` reads the VQ-VAE and every prior onto ``config.device`` (a model with no priors can still be
 loaded; jobs that need a prior then fail with a message naming the missing level). At most
 ``config.max_loaded`` models stay in memory; loading another evicts the least recently used.
-What each sampling job kind does, and how lengths and labels are fixed, is in ``bridge.backend.plan``; the
-level loop, previews and decoding in ``bridge.backend.render``; ``prime`` jobs (encode only) in
-``bridge.backend.prime``. User errors are ``SegueError``s that name the
-problem; nothing here is allowed to take the worker thread down.
+A job runs as one of the model's tasks (``model.tasks``, through ``bridge.backend.jobs``), the same code
+``segue sample`` runs. User errors are ``SegueError``s that name the problem; nothing here is allowed to
+take the worker thread down.
 """
 
 from __future__ import annotations
@@ -24,11 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bridge.backend.plan import plan_job
-from bridge.backend.prime import encode_region
-from bridge.backend.render import render
+from bridge.backend.jobs import run_job
 from bridge.engine.backend import RunEvents, Take
-from bridge.jobs import JobKind, JobSpec
+from bridge.jobs import JobSpec
 from common.errors import CheckpointError, ConfigError, InputError
 from common.progress import CancelToken, Progress, ProgressFn
 from model.checkpoint.builders import load_vqvae, model_identity
@@ -36,6 +33,7 @@ from model.checkpoint.model_dir import MANIFEST, read_manifest
 from model.prior.fast_step import STEPS
 from model.sampling.loading import PRIOR_KIND, SamplingModel, load_sampling_model
 from model.sampling.params import PRECISIONS, SamplingParams
+from model.tasks.song import Labelling
 
 
 @dataclass(frozen=True)
@@ -51,7 +49,7 @@ class ModelBackendConfig:
     max_loaded: int = 1  # models kept in memory
     strict_labels: bool = True  # unknown artist/genre is an error (False: map to "unknown", as Jukebox)
     ids_dir: str | None = None
-    encode_chunk_s: float = 0.0  # prime jobs encode the region in pieces of about this many seconds (0: automatic)
+    encode_chunk_s: float = 0.0  # encode jobs encode the region in pieces of about this many seconds (0: automatic)
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -133,14 +131,8 @@ class ModelBackend:
         if model is None:  # the engine loads first; a direct caller may not have
             self.load(spec.model, events.progress)
             model = self._loaded[spec.model]
-        if spec.kind is JobKind.PRIME:
-            return [encode_region(model, spec, self._encode_chunk(model), events.progress, cancel)]
-        params = self.params_for(spec)
-        plan = plan_job(model, spec.model, spec, self._ids_dir(spec.model), self.config.strict_labels, events.progress)
-        for level in plan.levels:  # per-level values must fit the model before any sampling starts
-            params.temperature_at(level, model.geometry.n_levels)
-        cancel.raise_if_cancelled()
-        return render(model, plan, params, events, cancel)
+        labelling = Labelling(self._ids_dir(spec.model), self.config.strict_labels)
+        return run_job(model, spec, self.params_for(spec), labelling, events, cancel, self._encode_chunk(model))
 
     def params_for(self, spec: JobSpec) -> SamplingParams:
         """Sampling settings of one job: the spec's seeds and per-level temperatures, the backend's precision."""
@@ -152,7 +144,7 @@ class ModelBackend:
         )  # fmt: skip
 
     def _encode_chunk(self, model: SamplingModel) -> int | None:
-        """Samples per encode chunk for prime jobs (None: the VQ-VAE's default)."""
+        """Samples per encode chunk for encode jobs (None: the VQ-VAE's default)."""
         if self.config.encode_chunk_s == 0.0:
             return None
         return max(1, round(self.config.encode_chunk_s * model.vqvae.config.sample_rate))

@@ -47,7 +47,7 @@ class Candidate:
 
 @dataclass(frozen=True)
 class CodesTake:
-    """One encoded take (``prime`` jobs): every VQ-VAE level's codes, as ``model.codes.save_codes`` stores them."""
+    """One encoded take (``encode`` jobs): every VQ-VAE level's codes, as ``model.codes.save_codes`` stores them."""
 
     index: int  # 0-based candidate number within the job
     seed: int  # the job's seed for this candidate (nothing is sampled; kept for the record)

@@ -160,7 +160,7 @@ class Runner:
                 )
             results = tuple(self.store.write_take(job.id, spec, t) for t in sorted(takes, key=lambda t: t.index))
             self.store.finish(job.id, spec, results)
-            if job.run_started is not None and spec.kind is not JobKind.PRIME:  # encoding says nothing of sampling speed
+            if job.run_started is not None and spec.kind is not JobKind.ENCODE:  # encoding says nothing of sampling speed
                 reporter.record_throughput(job, time.monotonic() - job.run_started)
             reporter.finish(job, JobState.DONE, results=results, run=token)
         except Cancelled:

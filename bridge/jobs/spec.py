@@ -41,10 +41,10 @@ class JobSpec:
     def __post_init__(self) -> None:
         if not self.model:
             raise InputError("a job needs a model name")
-        if self.kind in (JobKind.CONTINUE, JobKind.PRIME) and self.region is None:
+        if self.kind in (JobKind.CONTINUE, JobKind.ENCODE) and self.region is None:
             raise InputError(f"a '{self.kind.value}' job needs a region")
-        if self.kind is JobKind.UPSAMPLE and self.codes is None:
-            raise InputError("an 'upsample' job needs codes")
+        if self.kind in (JobKind.UPSAMPLE, JobKind.EXTEND) and self.codes is None:
+            raise InputError(f"an '{self.kind.value}' job needs codes")
         if self.candidates < 1:
             raise InputError(f"candidates must be at least 1 (got {self.candidates})")
         if self.seeds and len(self.seeds) != self.candidates:

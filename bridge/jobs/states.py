@@ -26,13 +26,22 @@ ACTIVE = frozenset({JobState.ACCEPTED, JobState.QUEUED, JobState.LOADING, JobSta
 
 
 class JobKind(str, enum.Enum):
-    """``continue``: extend the region; ``generate``: from scratch; ``prime``: encode the region to codes
-    (no sampling; the result is a codes file); ``upsample``: render given top-level codes down to audio."""
+    """The model's tasks (``model.tasks``), one vocabulary with ``segue sample --mode``:
+    ``generate``: from nothing; ``continue``: continue the region, the take starts at its end;
+    ``extend``: continue a codes file (every level), the take starts where the codes end;
+    ``upsample``: render given top-level codes down to audio; ``encode``: the region's codes at every
+    level (no sampling; the result is a codes file). ``prime`` is read as ``encode`` (its name before
+    protocol 1.3), so old clients and journals keep working."""
 
-    CONTINUE = "continue"
     GENERATE = "generate"
-    PRIME = "prime"
+    CONTINUE = "continue"
+    EXTEND = "extend"
     UPSAMPLE = "upsample"
+    ENCODE = "encode"
+
+    @classmethod
+    def _missing_(cls, value: object) -> JobKind | None:
+        return cls.ENCODE if value == "prime" else None
 
 
 class EventType(str, enum.Enum):

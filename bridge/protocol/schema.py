@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-PROTOCOL_VERSION = "1.2"
+PROTOCOL_VERSION = "1.3"
 """``major.minor``: a client's major version must equal the daemon's; minor additions are compatible."""
 
 OSC_MAX_MESSAGE = 1400
@@ -145,13 +145,13 @@ REQUESTS: dict[str, Message] = {
         Message(
             "submit",
             (
-                Field("kind", "str", required=True, max=16, doc="continue, generate, prime or upsample"),
+                Field("kind", "str", required=True, max=16, doc="generate, continue, extend, upsample or encode (prime: the old name of encode)"),
                 _MODEL,
                 Field("length_s", "float", min=0, max=3600, doc="seconds to generate (or length_bars)"),
                 Field("length_bars", "float", min=0, max=1000, doc="bars, via tempo map and time signature"),
                 Field("project", "object:Project", doc="where the region sits in the project"),
-                Field("region", "file", max=_PATH, doc="audio to continue, or to encode (prime)"),
-                Field("codes", "file", max=_PATH, doc="codes file to upsample (e.g. a prime job's result)"),
+                Field("region", "file", max=_PATH, doc="audio to continue (continue), or to encode (encode)"),
+                Field("codes", "file", max=_PATH, doc="codes file to upsample or extend (e.g. an encode job's result)"),
                 Field("artist", "str", default="", max=_S),
                 Field("genre", "str", default="", max=_S),
                 Field("lyrics", "str", default="", max=_TEXT),
@@ -208,7 +208,7 @@ EVENTS: dict[str, str] = {
     "progress": "level, tokens_done, tokens_total, fraction, eta_s (at least 2 per second while working)",
     "preview_ready": "path, level, sample_rate, frames, candidate",
     "level_done": "level",
-    "result_ready": "results: list of ResultFile (kind audio; kind codes for prime jobs)",
+    "result_ready": "results: list of ResultFile (kind audio; kind codes for encode jobs)",
     "failed": "code, message",
     "cancelled": "reason",
     "interrupted": "reason (the daemon stopped; resubmit to take it up again)",

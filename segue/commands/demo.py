@@ -41,8 +41,11 @@ def run(args: argparse.Namespace) -> int:
     from model.assets import demo_clip_path, demo_model_dir
     from model.audio import read_audio, write_audio
     from model.checkpoint.builders import load_vqvae, model_identity
-    from model.codes import CodesMeta, save_codes
+    from model.codes import save_codes
     from model.metrics import log_spectral_distance_db, snr_db
+    from model.sampling.hooks import Hooks
+    from model.sampling.loading import SamplingModel
+    from model.tasks import encode_region
     from segue.device import resolve_device
     from segue.progress_bars import ProgressBars
 
@@ -63,19 +66,14 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     write_audio(out / "original.wav", clip[:, None], cfg.sample_rate, bits=16)
 
-    x = torch.from_numpy(clip.copy())[None, :, None].to(device)  # (1, T, 1)
-    with ProgressBars() as bars, torch.inference_mode():
-        codes = vqvae.encode(x, progress=bars)
-        decoded = [vqvae.decode(c, level, progress=bars)[0, :, 0].cpu().numpy() for level, c in enumerate(codes)]
-    meta = CodesMeta(
-        sample_rate=cfg.sample_rate,
-        hop_lengths=tuple(cfg.hop_lengths),
-        codebook_size=cfg.codebook_size,
-        model=model_identity(model_dir),
-        source_samples=frames,
-        source_name=Path(source).name,
-    )
-    save_codes(out / "codes.npz", codes, meta)
+    model = SamplingModel(vqvae.eval(), {}, model_identity(model_dir))  # the VQ-VAE alone: the encode task
+    with ProgressBars() as bars:
+        encoded = encode_region(model, clip[:, None], source_name=Path(source).name, hooks=Hooks(progress=bars))
+        with torch.inference_mode():
+            codes = [torch.from_numpy(c).to(device) for c in encoded.codes]  # per level (1, T // hop)
+            decoded = [vqvae.decode(c, level, progress=bars)[0, :, 0].cpu().numpy() for level, c in enumerate(codes)]
+    meta = encoded.meta
+    save_codes(out / "codes.npz", encoded.codes, meta)
     bits_per_token = max(1, (cfg.codebook_size - 1).bit_length())
     levels = []
     for level, audio_l in enumerate(decoded):

@@ -60,7 +60,7 @@ def _events_until(c: SegueClient, job_id: str, last: set[str], timeout: float = 
 
 def test_hello_reports_versions_models_and_limits(client: SegueClient) -> None:
     hello = client.hello()
-    assert hello["protocol_version"] == "1.2"
+    assert hello["protocol_version"] == "1.3"
     assert {m["name"] for m in hello["models"]} == {"tiny", "other"}
     assert hello["limits"]["max_seconds"] == 30.0
     assert "continue" in hello["capabilities"]
@@ -230,22 +230,22 @@ def test_shutdown_request_stops_the_daemon(tmp_path: Path, roots: Path) -> None:
             c.close()
 
 
-@pytest.mark.parametrize("kind", ["prime", "upsample"])
-def test_prime_and_upsample_carry_their_inputs(client: SegueClient, roots: Path, kind: str) -> None:
+@pytest.mark.parametrize("kind", ["encode", "prime", "upsample"])  # prime: the old name of encode
+def test_encode_and_upsample_carry_their_inputs(client: SegueClient, roots: Path, kind: str) -> None:
     (roots / "take.codes.npz").write_bytes(b"PK\x03\x04 codes")
-    inputs = {"region": {"path": str(roots / "take.wav")}} if kind == "prime" else {
+    inputs = {"region": {"path": str(roots / "take.wav")}} if kind != "upsample" else {
         "codes": {"path": str(roots / "take.codes.npz"), "format": "codes"}}
     job = client.submit(kind=kind, model="tiny", length_s=0.5, stems=[{"path": str(roots / "take.wav"), "label": "drums"}],
                         **inputs)
-    assert job["kind"] == kind
+    assert job["kind"] == ("encode" if kind == "prime" else kind)
     done = _events_until(client, job["id"], {"result_ready", "failed"})[-1]
     assert done["type"] == "result_ready", done
-    assert done["data"]["results"][0]["kind"] == ("codes" if kind == "prime" else "audio")
+    assert done["data"]["results"][0]["kind"] == ("audio" if kind == "upsample" else "codes")
 
 
-def test_a_prime_result_is_a_codes_file_fetched_whole_and_usable_as_upsample_input(client: SegueClient, roots: Path) -> None:
+def test_an_encode_result_is_a_codes_file_fetched_whole_and_usable_as_upsample_input(client: SegueClient, roots: Path) -> None:
     inline = not isinstance(client.transport, OscTransport)  # files travel as frames over ZeroMQ only
-    job = client.submit(kind="prime", model="tiny", length_s=0.2, seeds=[4], region={"path": str(roots / "take.wav")})
+    job = client.submit(kind="encode", model="tiny", length_s=0.2, seeds=[4], region={"path": str(roots / "take.wav")})
     _events_until(client, job["id"], {"result_ready"})
     fetched, frames = client.fetch_result(job["id"], inline=inline)
     (result,) = fetched["results"]

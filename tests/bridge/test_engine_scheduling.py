@@ -69,7 +69,7 @@ def test_queue_limit_answers_busy(tmp_path: Path) -> None:
     r.engine.shutdown(2.0)
 
 
-def test_a_prime_job_does_not_count_towards_the_sampling_throughput(gated: Rig, tmp_path: Path) -> None:
+def test_an_encode_job_does_not_count_towards_the_sampling_throughput(gated: Rig, tmp_path: Path) -> None:
     from dataclasses import replace
 
     from bridge.jobs import AudioInput, JobKind
@@ -78,7 +78,7 @@ def test_a_prime_job_does_not_count_towards_the_sampling_throughput(gated: Rig, 
     gated.backend.gate.set()
     region = tmp_path / "riff.wav"
     region.write_bytes(b"RIFF")  # the tone backend never reads it
-    primed = gated.engine.submit(replace(spec(), kind=JobKind.PRIME, region=AudioInput(path=str(region)))).id
+    primed = gated.engine.submit(replace(spec(), kind=JobKind.ENCODE, region=AudioInput(path=str(region)))).id
     gated.wait_done(primed)
     assert gated.engine.status(primed).results[0].kind == "codes"
     assert gated.engine._throughput.rate is None  # the ETA still waits for a sampling job

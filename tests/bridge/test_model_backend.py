@@ -11,11 +11,14 @@ import pytest
 import torch
 
 from bridge.backend.models import ModelBackend, ModelBackendConfig, from_config
-from bridge.backend.plan import plan_job
-from bridge.backend.render import decode_take
 from common.errors import AudioError, Cancelled, CheckpointError, CodesError, ConfigError, InputError
 from common.progress import CancelToken, Progress
+from model import tasks
+from model.checkpoint.builders import model_identity
 from model.codes import CodesMeta, save_codes
+from model.sampling.params import SamplingParams
+from model.tasks.render import decode_take
+from model.tasks.song import Labelling, Song
 from tests.bridge.model_rig import Recorder, job, make_models, rendered, write_region
 from tests.helpers.factories import SR
 
@@ -23,9 +26,13 @@ pytestmark = pytest.mark.timeout(60)
 FRAMES = round(0.05 * SR)  # 2205 samples: the take of a 0.05 s job at the model's 44.1 kHz
 
 
+MODELS: list[Path] = []  # the module's model folder, for the codes files' model identity
+
+
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_models(tmp_path_factory.mktemp("models"))
+    MODELS[:] = [make_models(tmp_path_factory.mktemp("models"))]
+    return MODELS[0]
 
 
 @pytest.fixture(scope="module")
@@ -84,40 +91,48 @@ def test_continue_starts_at_the_region_end_with_previews_before_the_full_render(
     assert {p.level for p in progress if p.stage == "sample"} == {0, 1, 2}  # type: ignore[attr-defined]
 
 
-def test_the_plan_primes_with_the_region_tail_and_cuts_the_take_at_the_region_end(backend: ModelBackend, region: Path) -> None:
+def _continue(backend: ModelBackend, region: Path) -> tasks.TaskResult:
+    """The task a default continue job of ``region`` runs, called directly."""
+    from model.audio import read_audio
+
     backend.load("tiny", lambda p: None)
     model = backend._loaded["tiny"]
-    spec = job(region=region)
-    plan = plan_job(model, "tiny", spec, backend._ids_dir("tiny"), True, lambda p: None)
+    audio = read_audio(region, sample_rate=SR, channels=1).samples
+    params = SamplingParams(precision="fp32", seeds=(7,))
+    return tasks.continue_region(model, audio, FRAMES, Song("ada", "jazz"), params, Labelling(backend._ids_dir("tiny")))
+
+
+def test_continue_primes_with_the_region_tail_and_cuts_the_take_at_the_region_end(backend: ModelBackend, region: Path) -> None:
+    result = _continue(backend, region)
+    model = backend._loaded["tiny"]
     whole, tail = 896, 104  # the 1000-sample region: 7 whole top tokens (128 samples) + 104 samples
     context = 7 * 128  # shorter than the top window (32 tokens minus a hop of 4), so all of it
-    assert plan.mode == "primed" and plan.start == context + tail and plan.frames == FRAMES
-    assert plan.sample_length % 128 == 0 and plan.sample_length >= plan.start + plan.frames
+    assert result.task == "continue" and result.start == context + tail and result.frames == FRAMES
+    length = result.sample.sample_length
+    assert length % 128 == 0 and length >= result.start + result.frames
     from model.audio import read_audio
 
     audio = torch.from_numpy(read_audio(region, sample_rate=SR, channels=1).samples[whole - context : whole])[None]
     encoded = model.vqvae.encode(audio)
-    assert all(torch.equal(a, b) for a, b in zip(plan.codes, encoded))
-    labels = plan.labels[2]
+    assert all(torch.equal(c[:, : e.shape[1]], e) for c, e in zip(result.sample.codes, encoded))  # the prime is kept
+    labels = result.labels[2]
     assert labels.total_length == SR and labels.offset == 0  # 0.07 s song raised to the tiny prior's 1 s minimum
     # decoding only the take's stretch equals cutting it out of the whole decode
-    codes = torch.randint(0, 64, (2, plan.sample_length // 8))
+    codes = torch.randint(0, 64, (2, length // 8))
     whole_audio = model.vqvae.decode(codes, 0).numpy()
-    part = decode_take(model, codes, 0, plan.start, plan.frames, lambda p: None)
-    np.testing.assert_allclose(part, np.clip(whole_audio[:, plan.start : plan.start + plan.frames], -1, 1), atol=1e-5)
+    part = decode_take(model, codes, 0, result.start, result.frames)
+    np.testing.assert_allclose(part, np.clip(whole_audio[:, result.start : result.start + result.frames], -1, 1), atol=1e-5)
 
 
 def test_a_region_longer_than_the_model_allows_is_told_as_a_song_of_the_maximum_length(
     backend: ModelBackend, tmp_path: Path
 ) -> None:
-    backend.load("tiny", lambda p: None)
-    model = backend._loaded["tiny"]
     long_region = write_region(tmp_path / "long.wav", 25 * SR)  # the tiny prior takes songs of 1..20 s
-    plan = plan_job(model, "tiny", job(region=long_region), backend._ids_dir("tiny"), True, lambda p: None)
-    labels = plan.labels[2]
+    result = _continue(backend, long_region)
+    labels = result.labels[2]
     assert labels.total_length == 20 * SR - 1  # clamped just below the maximum
-    assert labels.offset + plan.sample_length == labels.total_length  # the sampled stretch ends the song
-    assert plan.codes[2].shape == (1, 28)  # context: one top window (32 tokens) minus a hop of 4 new tokens
+    assert labels.offset + result.sample.sample_length == labels.total_length  # the sampled stretch ends the song
+    assert result.start == 28 * 128 + (25 * SR) % 128  # context: one top window (32 tokens) minus a hop of 4
     takes = rendered(backend.run(job(region=long_region), Recorder(), CancelToken()))
     assert takes[0].audio.shape == (FRAMES, 1)
 
@@ -141,6 +156,10 @@ def test_generate_and_upsample(backend: ModelBackend, tmp_path: Path) -> None:
     takes = rendered(backend.run(job("upsample", codes=codes, seconds=1.0, candidates=2, seeds=(1, 2)), events, CancelToken()))
     assert [t.audio.shape for t in takes] == [(2176, 1), (2176, 1)]  # the codes' length, not more
     assert events.kinds()[:2] == ["preview", "preview"] and events.of("level_done") == [1, 0]
+
+    events = Recorder()  # extend: the take follows the codes' 17 top tokens
+    takes = rendered(backend.run(job("extend", codes=codes, seconds=0.05, seeds=(1,)), events, CancelToken()))
+    assert takes[0].audio.shape == (FRAMES, 1) and events.of("level_done") == [2, 1, 0]
 
 
 def test_a_model_with_fewer_priors_renders_from_its_lowest_level(backend: ModelBackend, region: Path) -> None:
@@ -212,8 +231,10 @@ def test_the_step_option_reaches_every_level(models: Path) -> None:
         (lambda r, t: job("upsample", codes=t / "none.npz"), CodesError, "none.npz"),
         (lambda r, t: job("upsample", codes=r), CodesError, "region.wav"),
         (lambda r, t: job("upsample", codes=_codes(t), model="sketch"), InputError, "no prior for level 1"),
-        (lambda r, t: job("prime", region=r, candidates=2, seeds=(1, 2)), InputError, "send candidates 1"),
-        (lambda r, t: job("prime", region=write_region(t / "short.wav", 100)), InputError, "prime needs at least"),
+        (lambda r, t: job("encode", region=r, candidates=2, seeds=(1, 2)), InputError, "send candidates 1"),
+        (lambda r, t: job("encode", region=write_region(t / "short.wav", 100)), InputError, "encoding needs at least"),
+        (lambda r, t: job("upsample", codes=_codes(t, model="other@0123"), candidates=1), CodesError, "made by model other@0123"),
+        (lambda r, t: job("extend", codes=_codes(t, model="other@0123")), CodesError, "made by model other@0123"),
     ],
 )
 def test_bad_input_is_a_clean_segue_error(backend: ModelBackend, region: Path, tmp_path: Path, make, error, words) -> None:  # type: ignore[no-untyped-def]
@@ -223,10 +244,11 @@ def test_bad_input_is_a_clean_segue_error(backend: ModelBackend, region: Path, t
     assert events.of("level_done") == []  # refused before any sampling
 
 
-def _codes(folder: Path) -> Path:
-    """A codes file of 17 random top tokens (2176 samples) and silent lower levels."""
+def _codes(folder: Path, model: str = "") -> Path:
+    """A codes file of 17 random top tokens (2176 samples) and silent lower levels, made by the tiny model's
+    VQ-VAE (or by ``model``, a name@hash)."""
     top = torch.randint(0, 64, (1, 17), generator=torch.Generator().manual_seed(0))
-    meta = CodesMeta(SR, (8, 32, 128), 64, "tiny", 2176)
+    meta = CodesMeta(SR, (8, 32, 128), 64, model or model_identity(MODELS[0] / "tiny"), 2176)
     lower = [torch.zeros(1, 272, dtype=torch.long), torch.zeros(1, 68, dtype=torch.long)]
     return save_codes(folder / "sketch.npz", [*lower, top], meta)
 

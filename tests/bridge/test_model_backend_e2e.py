@@ -120,12 +120,12 @@ def test_continue_over_each_transport(daemon: Server, music: Path, transport: st
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-def test_prime_gives_a_codes_file_that_an_upsample_job_renders(daemon: Server, music: Path, transport: str) -> None:
+def test_encode_gives_a_codes_file_that_an_upsample_job_renders(daemon: Server, music: Path, transport: str) -> None:
     c = connect(daemon, transport)
     try:
-        assert "prime" in c.hello()["capabilities"]  # (over OSC, hello also registers for events)
+        assert {"encode", "extend"} <= set(c.hello()["capabilities"])  # (over OSC, hello also registers for events)
         project = {"sample_rate": 44100, "region_start_s": 0.0, "region_end_s": 0.2}
-        primed = c.submit(kind="prime", model="tiny", length_s=0.2, project=project,
+        primed = c.submit(kind="encode", model="tiny", length_s=0.2, project=project,
                           region={"path": str(music / "region.wav")})  # fmt: skip
         kinds = [e["type"] for e in _events(c, primed["id"])]
         assert kinds[-1] == "result_ready" and "progress" in kinds and "level_done" not in kinds, kinds

@@ -108,7 +108,7 @@ def test_a_codes_result_survives_a_crash_and_a_lost_journal(tmp_path: Path) -> N
 
     journal = Journal(tmp_path / "journal.sqlite3")
     store = RenderStore(tmp_path / "store")
-    job = replace(spec(), kind=JobKind.PRIME, region=AudioInput(path=str(tmp_path / "riff.wav")))
+    job = replace(spec(), kind=JobKind.ENCODE, region=AudioInput(path=str(tmp_path / "riff.wav")))
     journal.add_job(JobRecord("ran", job, JobState.RUNNING, 1.0))
     store.finish("ran", job, (store.write_take("ran", job, tone_codes(3, 0.1)),))
     store.finish("lost", job, (store.write_take("lost", job, tone_codes(4, 0.1)),))

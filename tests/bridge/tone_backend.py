@@ -2,7 +2,7 @@
 
 Each level samples ``tokens[level]`` tokens per candidate, sleeping ``token_s`` per token and checking
 the cancel token between tokens, like the real sampler. After the top level it sends one preview per
-candidate; the final takes are stereo sines whose pitch comes from the seed. A ``prime`` job samples
+candidate; the final takes are stereo sines whose pitch comes from the seed. An ``encode`` job samples
 nothing and returns ``tone_codes``: a codes take whose tokens come from the seed. ``fail`` makes loading
 or running fail; ``gate`` (when set) holds every run at its start until released (cancel still works).
 """
@@ -73,7 +73,7 @@ class ToneBackend:
         if self.fail == "crash":
             raise RuntimeError("tone backend crashed")
         seeds = spec.seeds
-        if spec.kind is JobKind.PRIME:
+        if spec.kind is JobKind.ENCODE:
             events.progress(Progress("encode", 1, 1))
             return [tone_codes(seeds[0], spec.length_s)]
         for level in reversed(range(len(self.tokens))):

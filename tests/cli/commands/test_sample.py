@@ -13,19 +13,20 @@ from tests.helpers.factories import tiny_model_dir
 ARGS = ["--precision", "fp32", "--artist", "ada", "--genre", "jazz", "--total-length", "2"]
 
 
-def test_ancestral_then_continue_then_upsample(tmp_path: Path) -> None:
+def test_generate_then_extend_then_upsample(tmp_path: Path) -> None:
     model = tiny_model_dir(tmp_path / "model", top=presets.tiny_prior_merged())
     out = tmp_path / "a"
     rc = main(["sample", "--model", str(model), "--length", "0.05", "--candidates", "2", "--seed", "5",
                "--lyrics", "la la la", *ARGS, "-o", str(out)])  # fmt: skip
     assert rc == 0
     run = json.loads((out / "run.json").read_text())
-    assert run["result"]["seeds"] == [5, 6] and run["length"]["samples"] == 2176
+    assert run["mode"] == "generate" and run["result"]["seeds"] == [5, 6] and run["length"]["samples"] == 2205
+    assert run["take"] == {"start": 0, "frames": 2205, "level": 0} and run["result"]["sample_length"] == 2304
     for lv in range(3):
         data, sr = sf.read(out / f"level_{lv}" / "item_1.wav")
-        assert sr == 44100 and data.shape[0] == 2176
+        assert sr == 44100 and data.shape[0] == 2205  # the take, exactly 0.05 s, from every level
     codes = load_codes(out / "codes.npz")
-    assert [c.shape for c in codes.codes] == [(2, 272), (2, 68), (2, 17)]
+    assert [c.shape for c in codes.codes] == [(2, 288), (2, 72), (2, 18)]  # whole top tokens covering the take
     align = json.loads((out / "alignment_item_0.json").read_text())
     assert [w["word"] for w in align["words"]] == ["la", "la", "la"]
 
@@ -35,38 +36,66 @@ def test_ancestral_then_continue_then_upsample(tmp_path: Path) -> None:
     assert rc == 0
     assert all(np.array_equal(x, y) for x, y in zip(codes.codes, load_codes(tmp_path / "b" / "codes.npz").codes))
 
-    rc = main(["sample", "--model", str(model), "--mode", "continue", "--codes", str(out / "codes.npz"),
-               "--length", "0.07", "--candidates", "2", *ARGS, "-o", str(tmp_path / "c")])  # fmt: skip
+    rc = main(["sample", "--model", str(model), "--mode", "extend", "--codes", str(out / "codes.npz"),
+               "--length", "0.02", "--candidates", "2", *ARGS, "-o", str(tmp_path / "c")])  # fmt: skip
     assert rc == 0
     longer = load_codes(tmp_path / "c" / "codes.npz")
-    assert np.array_equal(longer.codes[2][:, :17], codes.codes[2])
+    assert np.array_equal(longer.codes[2][:, :18], codes.codes[2])  # the saved codes are kept
+    run = json.loads((tmp_path / "c" / "run.json").read_text())
+    assert run["take"]["start"] == 18 * 128 and run["take"]["frames"] == 882  # the take starts where the codes end
 
     rc = main(["sample", "--model", str(model), "--mode", "upsample", "--codes", str(out / "codes.npz"),
                "--candidates", "2", *ARGS, "-o", str(tmp_path / "d")])  # fmt: skip
     assert rc == 0
     assert not (tmp_path / "d" / "level_2").exists() and (tmp_path / "d" / "level_0" / "item_0.wav").exists()
+    data, _ = sf.read(tmp_path / "d" / "level_0" / "item_0.wav")
+    assert data.shape[0] == 18 * 128  # all the codes cover
 
 
-def test_primed_from_an_audio_file(tmp_path: Path) -> None:
+def test_continue_a_region_the_take_starts_at_its_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     model = tiny_model_dir(tmp_path / "model")
-    prime = tmp_path / "prime.wav"
-    sf.write(prime, 0.3 * np.sin(np.arange(3000) / 5.0), 44100)
-    rc = main(["sample", "--model", str(model), "--mode", "primed", "--prime", str(prime), "--prime-length", "0.02",
+    region = tmp_path / "riff.wav"
+    sf.write(region, 0.3 * np.sin(np.arange(3000) / 5.0), 44100)
+    rc = main(["sample", "--model", str(model), "--mode", "continue", "--region", str(region), "--region-end", "0.02",
                "--length", "0.05", *ARGS, "-o", str(tmp_path / "p")])  # fmt: skip
     assert rc == 0
     run = json.loads((tmp_path / "p" / "run.json").read_text())
-    assert run["mode"] == "primed" and run["result"]["tokens_per_level"] == [272, 68, 17]
+    context, tail = 6 * 128, 882 - 6 * 128  # the first 0.02 s (882 samples): 6 whole top tokens + 114 samples
+    assert run["mode"] == "continue" and run["take"] == {"start": context + tail, "frames": 2205, "level": 0}
+    data, _ = sf.read(tmp_path / "p" / "level_0" / "item_0.wav")
+    assert data.shape[0] == 2205
+
+    # the old name still works, with a note
+    rc = main(["sample", "--model", str(model), "--mode", "primed", "--prime", str(region), "--prime-length", "0.02",
+               "--length", "0.05", *ARGS, "-o", str(tmp_path / "q")])  # fmt: skip
+    assert rc == 0 and "--mode primed is now called --mode continue" in capsys.readouterr().err
+    same = [load_codes(tmp_path / f / "codes.npz").codes for f in ("p", "q")]
+    assert all(np.array_equal(x, y) for x, y in zip(*same))
+
+
+def test_codes_of_another_model_are_refused_unless_allowed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from model.codes import CodesMeta, save_codes
+
+    model = tiny_model_dir(tmp_path / "model")
+    codes = [np.zeros((1, 8 * n), dtype=np.int64) for n in (16, 4, 1)]  # 16 top tokens
+    foreign = save_codes(tmp_path / "foreign.npz", codes, CodesMeta(44100, (8, 32, 128), 64, "other@0123abcd", 2048))
+    args = ["sample", "--model", str(model), "--mode", "upsample", "--codes", str(foreign), *ARGS]
+    assert main([*args, "-o", str(tmp_path / "a")]) == 2
+    assert "made by model other@0123abcd" in capsys.readouterr().err
+    assert main([*args, "--allow-other-model", "-o", str(tmp_path / "b")]) == 0
 
 
 @pytest.mark.parametrize(
     "extra,words",
     [
-        (["--length", "0.001"], "too short"),
-        (["--length", "0.01"], "too short to upsample"),
+        (["--length", "0"], "not a positive number"),
+        (["--length", "25"], "too long for this model"),
         (["--length", "0.05", "--top-k", "3", "--top-p", "0.5"], "cannot be used together"),
         (["--length", "0.05", "--total-length", "30"], "outside the range"),
-        (["--mode", "continue", "--length", "0.05"], "needs --codes"),
-        (["--mode", "primed", "--length", "0.05"], "needs --prime"),
+        (["--mode", "extend", "--length", "0.05"], "needs --codes"),
+        (["--mode", "continue", "--length", "0.05"], "needs --region"),
+        (["--mode", "continue", "--codes", "x.npz", "--length", "0.05"], "use --mode extend"),
+        (["--mode", "generate"], "needs --length"),
         (["--length", "0.05", "--artist", "nobody at all"], "artist"),
         (["--length", "0.05", "--seed", str(1 << 70)], "--seed 1180591620717411303424 is out of range"),
         (["--length", "0.05", "--seed", str((1 << 63) - 1), "--candidates", "2"], "is out of range"),
@@ -121,7 +150,7 @@ def test_a_top_prior_only_model_says_which_lowest_level_works(tmp_path: Path, ca
     args = ["sample", "--model", str(model), "--length", "0.05", "--precision", "fp32", "--total-length", "2"]
     assert main([*args, "-o", str(tmp_path / "a")]) == 2
     err = capsys.readouterr().err
-    assert "no prior for level 1" in err and "add --lowest-level 2" in err and err.count("\n") == 1
+    assert "no prior for level 1" in err and "use lowest level 2" in err and err.count("\n") == 1
     assert main([*args, "--lowest-level", "2", "-o", str(tmp_path / "b")]) == 0
     assert (tmp_path / "b" / "level_2" / "item_0.wav").exists()
 

@@ -8,10 +8,10 @@ from common.progress import CancelToken, Progress
 from model.prior import presets
 from model.prior.prior import fold_merged_logits
 from model.sampling.logits import draw_uniforms, make_generators, sample_from_logits
-from model.sampling.modes import ancestral, continue_codes, upsample
 from model.sampling.params import SamplingParams
 from model.sampling.session import Draw, sample_window
 from tests.helpers.factories import build, tiny_configs, tiny_geometry, tiny_labels, tiny_levels
+from tests.helpers.sampling import sample_all
 
 FP32 = SamplingParams(precision="fp32", n_candidates=2, seed=3, chunk_size=5)
 LENGTH = 2048  # samples: top 16 tokens (one partial window), level 1 64 tokens (3 windows), level 0 256 (15)
@@ -53,11 +53,11 @@ def test_cached_engine_window_matches_full_forward(config) -> None:  # type: ign
 def test_ancestral_all_levels_reproducible_and_seed_dependent() -> None:
     configs = tiny_configs()
     geo, labels = tiny_geometry(configs), tiny_labels(configs)
-    a = ancestral(tiny_levels(), geo, LENGTH, FP32, labels)
+    a = sample_all(tiny_levels(), geo, LENGTH, FP32, labels)
     assert [tuple(c.shape) for c in a.codes] == [(2, 256), (2, 64), (2, 16)]
-    b = ancestral(tiny_levels(), geo, LENGTH, FP32, labels)
+    b = sample_all(tiny_levels(), geo, LENGTH, FP32, labels)
     assert all(torch.equal(x, y) for x, y in zip(a.codes, b.codes))
-    c = ancestral(tiny_levels(), geo, LENGTH, SamplingParams(precision="fp32", n_candidates=2, seed=4), labels)
+    c = sample_all(tiny_levels(), geo, LENGTH, SamplingParams(precision="fp32", n_candidates=2, seed=4), labels)
     assert not torch.equal(a.codes[0], c.codes[0])
     assert not torch.equal(a.codes[0][0], a.codes[0][1])  # candidates differ from each other
 
@@ -66,9 +66,9 @@ def test_candidate_independent_of_batch_split() -> None:
     configs = tiny_configs()
     geo, labels = tiny_geometry(configs), tiny_labels(configs)
     p = SamplingParams(precision="fp32", n_candidates=3, seeds=(7, 8, 9), max_batch_size=3)
-    together = ancestral(tiny_levels(), geo, LENGTH, p, labels, lowest_level=1)
-    split = ancestral(tiny_levels(), geo, LENGTH, SamplingParams(**{**p.__dict__, "max_batch_size": 1}), labels, lowest_level=1)
-    alone = ancestral(tiny_levels(), geo, LENGTH, SamplingParams(precision="fp32", seeds=(8,)), labels, lowest_level=1)
+    together = sample_all(tiny_levels(), geo, LENGTH, p, labels, lowest_level=1)
+    split = sample_all(tiny_levels(), geo, LENGTH, SamplingParams(**{**p.__dict__, "max_batch_size": 1}), labels, lowest_level=1)
+    alone = sample_all(tiny_levels(), geo, LENGTH, SamplingParams(precision="fp32", seeds=(8,)), labels, lowest_level=1)
     for lv in (1, 2):
         assert torch.equal(together.codes[lv], split.codes[lv])
         assert torch.equal(together.codes[lv][1], alone.codes[lv][0])
@@ -78,9 +78,10 @@ def test_upsample_and_continue_on_real_priors() -> None:
     configs = tiny_configs()
     geo, labels = tiny_geometry(configs), tiny_labels(configs)
     top = torch.randint(0, configs[2].n_bins, (1, 16))
-    up = upsample(tiny_levels(), geo, top, FP32, labels)
+    codes = [torch.zeros(1, 0, dtype=torch.long)] * 2 + [top]
+    up = sample_all(tiny_levels(), geo, LENGTH, FP32, labels, codes=codes)
     assert [tuple(c.shape) for c in up.codes] == [(2, 256), (2, 64), (2, 16)]
-    longer = continue_codes(tiny_levels(), geo, list(up.codes), LENGTH + 1024, FP32, labels)
+    longer = sample_all(tiny_levels(), geo, LENGTH + 1024, FP32, labels, codes=up.codes)
     for lv in range(3):
         n = up.codes[lv].shape[1]
         assert torch.equal(longer.codes[lv][:, :n], up.codes[lv])
@@ -98,9 +99,9 @@ def test_cancel_on_real_priors_then_reuse() -> None:
             token.cancel()
 
     with pytest.raises(Cancelled):
-        ancestral(levels, geo, LENGTH, SamplingParams(precision="fp32", progress_every=1), labels, progress=progress, cancel=token)
-    again = ancestral(levels, geo, LENGTH, SamplingParams(precision="fp32"), labels, lowest_level=1)
-    fresh = ancestral(tiny_levels(), geo, LENGTH, SamplingParams(precision="fp32"), labels, lowest_level=1)
+        sample_all(levels, geo, LENGTH, SamplingParams(precision="fp32", progress_every=1), labels, progress=progress, cancel=token)
+    again = sample_all(levels, geo, LENGTH, SamplingParams(precision="fp32"), labels, lowest_level=1)
+    fresh = sample_all(tiny_levels(), geo, LENGTH, SamplingParams(precision="fp32"), labels, lowest_level=1)
     assert torch.equal(again.codes[1], fresh.codes[1])
 
 
@@ -129,12 +130,12 @@ def test_bf16_engine_runs_and_is_reproducible() -> None:
     configs = tiny_configs()
     geo, labels = tiny_geometry(configs), tiny_labels(configs)
     p = SamplingParams(n_candidates=2, seed=1, precision="bf16")
-    a = ancestral(tiny_levels(), geo, LENGTH, p, labels)
-    b = ancestral(tiny_levels(), geo, LENGTH, p, labels)
+    a = sample_all(tiny_levels(), geo, LENGTH, p, labels)
+    b = sample_all(tiny_levels(), geo, LENGTH, p, labels)
     assert all(torch.equal(x, y) for x, y in zip(a.codes, b.codes))
     assert all(int(c.max()) < configs[0].n_bins and int(c.min()) >= 0 for c in a.codes)
-    fp32 = ancestral(tiny_levels(), geo, LENGTH, FP32, labels)
-    same = float((fp32.codes[2] == ancestral(tiny_levels(), geo, LENGTH, SamplingParams(n_candidates=2, seed=3, precision="bf16"), labels).codes[2]).float().mean())
+    fp32 = sample_all(tiny_levels(), geo, LENGTH, FP32, labels)
+    same = float((fp32.codes[2] == sample_all(tiny_levels(), geo, LENGTH, SamplingParams(n_candidates=2, seed=3, precision="bf16"), labels).codes[2]).float().mean())
     print(f"bf16 vs fp32 top-level tokens identical (same seeds): {same:.0%}")
 
 

@@ -7,9 +7,7 @@ from common.errors import CheckpointError
 from model.checkpoint.model_dir import save_component
 from model.prior import presets
 from model.sampling.loading import load_sampling_model, save_prior
-from model.sampling.modes import primed
-from model.sampling.params import SamplingParams
-from tests.helpers.factories import build, tiny_labels, tiny_model_dir, tiny_vqvae
+from tests.helpers.factories import build, tiny_model_dir, tiny_vqvae
 
 
 def test_model_dir_round_trip(tmp_path: Path) -> None:
@@ -31,13 +29,3 @@ def test_priors_must_fit_the_vqvae(tmp_path: Path) -> None:
         load_sampling_model(tmp_path)
 
 
-def test_primed_with_a_real_vqvae_keeps_the_prime(tmp_path: Path) -> None:
-    tiny_model_dir(tmp_path)
-    model = load_sampling_model(tmp_path)
-    prime = torch.sin(torch.arange(1000) / 7.0)[None, :, None] * 0.5  # 7 top tokens + a remainder
-    labels = tiny_labels(model.configs)
-    res = primed(model.levels(), model.geometry, model.vqvae, prime, 2048, SamplingParams(precision="fp32"), labels)
-    prime_codes = model.vqvae.encode(prime[:, : 7 * 128])
-    for lv in range(3):
-        assert torch.equal(res.codes[lv][:, : prime_codes[lv].shape[1]], prime_codes[lv])
-        assert res.codes[lv].shape[1] == 2048 // model.geometry.hops[lv]

@@ -1,4 +1,4 @@
-"""``prime`` jobs on the model backend: the region's codes at every level, chunked, cancellable, stored."""
+"""``encode`` jobs on the model backend: the region's codes at every level, chunked, cancellable, stored."""
 
 from __future__ import annotations
 
@@ -33,16 +33,16 @@ def region(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_region(tmp_path_factory.mktemp("audio") / "riff.wav", 2000)  # 15 top tokens + 80 samples
 
 
-def _prime(backend: ModelBackend, region: Path, events: Recorder | None = None, **kw: object) -> CodesTake:
-    (take,) = backend.run(job("prime", region=region, seeds=(5,), **kw), events or Recorder(), CancelToken())  # type: ignore[arg-type]
+def _encode(backend: ModelBackend, region: Path, events: Recorder | None = None, **kw: object) -> CodesTake:
+    (take,) = backend.run(job("encode", region=region, seeds=(5,), **kw), events or Recorder(), CancelToken())  # type: ignore[arg-type]
     assert isinstance(take, CodesTake)
     return take
 
 
-def test_prime_encodes_the_whole_region_at_every_level_without_priors(models: Path, region: Path) -> None:
+def test_encode_encodes_the_whole_region_at_every_level_without_priors(models: Path, region: Path) -> None:
     backend = ModelBackend(models, ModelBackendConfig(precision="fp32"))
     events = Recorder()
-    take = _prime(backend, region, events, model="codec")  # a VQ-VAE alone is enough to prime
+    take = _encode(backend, region, events, model="codec")  # a VQ-VAE alone is enough to encode
     backend.load("codec", lambda p: None)
     vqvae = backend._loaded["codec"].vqvae
     audio = torch.from_numpy(read_audio(region, sample_rate=SR, channels=1).samples)[None]  # (1, 2000, 1)
@@ -56,11 +56,11 @@ def test_prime_encodes_the_whole_region_at_every_level_without_priors(models: Pa
     assert encode and encode[-1].fraction == 1.0  # type: ignore[attr-defined]
 
 
-def test_prime_in_chunks_gives_the_same_codes_and_cancels_between_chunks(models: Path, region: Path) -> None:
-    whole = _prime(ModelBackend(models, ModelBackendConfig(precision="fp32")), region)
+def test_encode_in_chunks_gives_the_same_codes_and_cancels_between_chunks(models: Path, region: Path) -> None:
+    whole = _encode(ModelBackend(models, ModelBackendConfig(precision="fp32")), region)
     chunked_backend = ModelBackend(models, ModelBackendConfig(precision="fp32", encode_chunk_s=256 / SR))
     events = Recorder()
-    chunked = _prime(chunked_backend, region, events)
+    chunked = _encode(chunked_backend, region, events)
     assert all(np.array_equal(a, b) for a, b in zip(whole.codes, chunked.codes))
     encode = [p for p in events.of("progress") if p.stage == "encode"]  # type: ignore[attr-defined]
     assert len(encode) == 8  # 2000 samples in chunks of 256
@@ -72,13 +72,13 @@ def test_prime_in_chunks_gives_the_same_codes_and_cancels_between_chunks(models:
             token.cancel("user")
 
     with pytest.raises(Cancelled):
-        chunked_backend.run(job("prime", region=region), Recorder(on_progress=cancel_after_first_chunk), token)
+        chunked_backend.run(job("encode", region=region), Recorder(on_progress=cancel_after_first_chunk), token)
 
 
 def test_the_store_writes_a_codes_file_an_upsample_job_can_use(models: Path, region: Path, tmp_path: Path) -> None:
     backend = ModelBackend(models, ModelBackendConfig(precision="fp32"))
-    spec = job("prime", region=region, seeds=(5,))
-    take = _prime(backend, region)
+    spec = job("encode", region=region, seeds=(5,))
+    take = _encode(backend, region)
     store = RenderStore(tmp_path / "store")
     result = store.write_take("j1", spec, take)
     assert result.kind == "codes" and result.path.endswith("candidate-0.codes.npz")
@@ -89,8 +89,14 @@ def test_the_store_writes_a_codes_file_an_upsample_job_can_use(models: Path, reg
     assert sidecar["kind"] == "codes" and sidecar["file"] == "candidate-0.codes.npz" and sidecar["tokens"] == [250, 62, 15]
     store.finish("j1", spec, (result,))
     stored = store.finished("j1")
-    assert stored is not None and stored.results == (result,) and stored.spec.kind is JobKind.PRIME
+    assert stored is not None and stored.results == (result,) and stored.spec.kind is JobKind.ENCODE
 
     upsample = job("upsample", codes=Path(result.path), seconds=1.0, seeds=(3,))
     (audio,) = backend.run(upsample, Recorder(), CancelToken())
     assert audio.audio.shape == (15 * 128, 1)  # type: ignore[union-attr]  # the codes' whole top level
+
+
+def test_prime_is_read_as_encode_for_old_clients_and_journals() -> None:
+    assert JobKind("prime") is JobKind.ENCODE and JobKind("encode") is JobKind.ENCODE
+    with pytest.raises(ValueError):
+        JobKind("primed")

@@ -1,0 +1,98 @@
+"""A daemon job as one of the model's tasks: read the job's files, call ``model.tasks``, return takes.
+
+This is the whole of what the daemon adds to a task: the job's files are read here (the region as mono
+audio at the model's rate, codes files checked against the model's VQ-VAE), the job's length in
+seconds becomes samples, and the task's hooks turn into job events (progress, level done, one preview
+per candidate). What each kind does, and how lengths and labels are fixed, is the task's business
+(``model.tasks``), so a daemon job and ``segue sample`` with the same inputs, seeds and model give the
+same codes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from bridge.engine.backend import Candidate, CodesTake, RunEvents, Take
+from bridge.jobs import AudioInput, JobKind, JobSpec
+from common.errors import InputError
+from common.progress import CancelToken
+from model import tasks
+from model.audio import read_audio
+from model.codes import CodesFile, load_codes
+from model.sampling.hooks import Hooks
+from model.sampling.loading import SamplingModel
+from model.sampling.params import SamplingParams
+from model.tasks.song import Labelling, Song
+
+
+def run_job(
+    model: SamplingModel, spec: JobSpec, params: SamplingParams, labelling: Labelling, events: RunEvents,
+    cancel: CancelToken, encode_chunk: int | None = None,
+) -> list[Take]:  # fmt: skip
+    """The takes of ``spec`` on the loaded ``model``: one ``Candidate`` per candidate, or one ``CodesTake``."""
+    seeds = params.candidate_seeds()
+    hooks = Hooks(events.progress, cancel, events.level_done, _previews(events, seeds, model.geometry.sample_rate))
+    if spec.kind is JobKind.ENCODE:
+        return [_encode(model, spec, seeds[0], encode_chunk, hooks)]
+    song = Song(spec.artist or "unknown", spec.genre or "unknown", spec.lyrics)
+    frames = take_frames(spec, model)
+    if spec.kind is JobKind.GENERATE:
+        result = tasks.generate(model, frames, song, params, labelling, hooks=hooks)
+    elif spec.kind is JobKind.CONTINUE:
+        region = _region(model, _input(spec.region))
+        result = tasks.continue_region(model, region, frames, song, params, labelling, hooks=hooks)
+    elif spec.kind is JobKind.EXTEND:
+        result = tasks.extend(model, _codes(model, _input(spec.codes)), frames, song, params, labelling, hooks=hooks)
+    else:
+        codes = _codes(model, _input(spec.codes))
+        result = tasks.upsample(model, codes, song, params, labelling, length=frames, hooks=hooks)
+    return [Candidate(i, seeds[i], result.audio[i], result.sample_rate, result.level) for i in range(len(seeds))]
+
+
+def take_frames(spec: JobSpec, model: SamplingModel) -> int:
+    """The job's length (seconds, or bars on the project's tempo map) in samples at the model's rate."""
+    geo = model.geometry
+    seconds = spec.length_s
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise InputError(f"length {seconds} s is not a positive number of seconds")
+    frames = int(round(seconds * geo.sample_rate))
+    if frames < 1:
+        raise InputError(f"length {seconds} s is shorter than one sample at {geo.sample_rate} Hz")
+    return frames
+
+
+def _encode(model: SamplingModel, spec: JobSpec, seed: int, chunk: int | None, hooks: Hooks) -> CodesTake:
+    if spec.candidates != 1:
+        raise InputError(
+            f"an encode job encodes the region once: send candidates 1 (got {spec.candidates}); "
+            "sample takes from the codes with 'upsample' or 'extend' jobs"
+        )
+    path = _input(spec.region)
+    region = _region(model, path)
+    result = tasks.encode_region(model, region, chunk_samples=chunk, source_name=Path(path).name, hooks=hooks)
+    return CodesTake(0, seed, result.codes, result.meta)
+
+
+def _input(file: AudioInput | None) -> str:
+    assert file is not None and file.path is not None  # JobSpec's rules and the engine's spooling
+    return file.path
+
+
+def _region(model: SamplingModel, path: str) -> np.ndarray:
+    return read_audio(path, sample_rate=model.geometry.sample_rate, channels=1).samples  # (R, 1)
+
+
+def _codes(model: SamplingModel, path: str) -> CodesFile:
+    return load_codes(path, codebook_size=model.vqvae.config.codebook_size)
+
+
+def _previews(events: RunEvents, seeds: tuple[int, ...], sample_rate: int) -> Callable[[int, np.ndarray], None]:
+    def preview(level: int, audio: np.ndarray) -> None:  # audio (n, frames, 1)
+        for i, seed in enumerate(seeds):
+            events.preview(Candidate(i, seed, audio[i], sample_rate, level))
+
+    return preview

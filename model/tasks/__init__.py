@@ -1,0 +1,33 @@
+"""The model's tasks: what ``segue sample``, ``segue demo`` and the daemon's backend all call.
+
+One vocabulary everywhere (CLI modes, protocol job kinds, docs):
+
+- ``generate``: sample a song from nothing (Jukebox's "ancestral" sampling).
+- ``continue``: continue a region of audio; the take starts exactly at the region's end (Jukebox's
+  "primed" sampling, with the region's last window as the prime).
+- ``extend``: continue saved codes of every level; the take starts where the codes end.
+- ``upsample``: render given top-level codes through the levels below.
+- ``encode``: the region's codes at every level; nothing is sampled.
+
+Each task takes explicit audio or codes, lengths in samples at the model's rate, a ``Song`` (labels),
+``SamplingParams`` and one ``Hooks`` object (progress, cancel, level done, preview), and returns a typed
+result. Tasks read no files: callers read audio and codes files and pass their contents.
+"""
+
+from __future__ import annotations
+
+from model.tasks.result import EncodeResult, TaskResult
+from model.tasks.song import Song
+from model.tasks.tasks import TASKS, continue_region, encode_region, extend, generate, upsample
+
+__all__ = [
+    "TASKS",
+    "EncodeResult",
+    "Song",
+    "TaskResult",
+    "continue_region",
+    "encode_region",
+    "extend",
+    "generate",
+    "upsample",
+]
