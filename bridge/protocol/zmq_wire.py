@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,11 +87,50 @@ def split_routing(frames: list[bytes]) -> tuple[list[bytes], list[bytes]]:
     return frames[:1], []
 
 
-def _obj(frame: bytes, what: str) -> dict[str, Any]:
+MAX_JSON_DEPTH = 64
+"""Deepest nesting of arrays/objects a JSON frame may have (the protocol needs 3). Checked on the raw
+bytes before parsing, so a frame nested 100,000 deep is refused without any recursion."""
+
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def json_depth(frame: bytes, limit: int = MAX_JSON_DEPTH) -> int:
+    """Nesting depth of the JSON in ``frame``, counting only up to ``limit + 1`` (then it stops: deeper
+    is refused anyway). Strings are cut out first (C speed), then only the brackets are walked."""
+    brackets = _STRING.sub(b"", frame).translate(None, _NOT_BRACKET)
+    depth = deepest = 0
+    for c in brackets:
+        if c in b"[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > limit:
+                    break
+        else:
+            depth -= 1
+    return deepest
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed (JSON has no NaN or Infinity)")
+
+
+def loads(frame: bytes, what: str) -> Any:
+    """Strict JSON of one frame: UTF-8, no NaN/Infinity, nested at most ``MAX_JSON_DEPTH`` deep.
+    ``ProtocolError`` (bad_request) names the frame and the problem."""
+    if json_depth(frame) > MAX_JSON_DEPTH:
+        raise ProtocolError("bad_request", f"{what} nests deeper than {MAX_JSON_DEPTH} levels")
     try:
-        value = json.loads(frame.decode("utf-8"))
+        return json.loads(frame.decode("utf-8"), parse_constant=_no_constant)
     except (UnicodeDecodeError, ValueError) as exc:
-        raise ProtocolError("bad_request", f"{what} frame is not UTF-8 JSON: {exc}") from None
+        raise ProtocolError("bad_request", f"{what} frame is not valid UTF-8 JSON: {exc}") from None
+    except RecursionError:  # a backstop: the depth scan should have refused it already
+        raise ProtocolError("bad_request", f"{what} nests deeper than {MAX_JSON_DEPTH} levels") from None
+
+
+def _obj(frame: bytes, what: str) -> dict[str, Any]:
+    value = loads(frame, what)
     if not isinstance(value, dict):
         raise ProtocolError("bad_request", f"{what} frame must be a JSON object")
     return value
@@ -116,9 +156,10 @@ def unpack(body: list[bytes]) -> WireMessage:
 
 
 def partial_header(body: list[bytes]) -> dict[str, Any]:
-    """The request header if it parses (for error replies), else ``{}``."""
+    """The request header if it parses strictly (for error replies), else ``{}``: a header that
+    ``loads`` refuses is never echoed back (a NaN in it made the reply itself unencodable)."""
     try:
-        header = json.loads(body[0].decode("utf-8")) if body else {}
-    except (UnicodeDecodeError, ValueError):
+        header = loads(body[0], "header") if body else {}
+    except ProtocolError:
         return {}
     return header if isinstance(header, dict) else {}

@@ -22,6 +22,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import zmq
@@ -44,6 +45,9 @@ from bridge.protocol.zmq_wire import (
 from bridge.security import make_curve_server, start_authenticator
 
 log = logging.getLogger("segue.bridge.zmq")
+RESTART_DELAY_S = 1.0  # first wait before a dead front-end loop is restarted
+RESTART_DELAY_MAX_S = 30.0
+RESTART_RESET_S = 60.0  # a loop that ran this long before dying starts the back-off afresh
 
 
 class ZmqFrontEnd:
@@ -61,6 +65,8 @@ class ZmqFrontEnd:
         self._auth: Any = None
         self._sockets: dict[str, zmq.Socket] = {}
         self._push: zmq.Socket | None = None
+        self._down: set[str] = set()  # loops that died and wait for their restart (no heartbeats meanwhile)
+        self.restarts: dict[str, int] = {}  # loop name -> times its supervisor restarted it
 
     # --- life cycle ---------------------------------------------------------------------------------
     def start(self) -> None:
@@ -101,8 +107,10 @@ class ZmqFrontEnd:
         self._push.sndhwm = 100_000
         self._push.connect(self._inproc)
         self._threads = [
-            threading.Thread(target=self._serve_requests, name="zmq-requests", daemon=True),
-            threading.Thread(target=self._serve_control, name="zmq-control", daemon=True),
+            threading.Thread(target=self._supervise, args=("zmq-requests", self._serve_requests),
+                             name="zmq-requests", daemon=True),
+            threading.Thread(target=self._supervise, args=("zmq-control", self._serve_control),
+                             name="zmq-control", daemon=True),
         ]
         for t in self._threads:
             t.start()
@@ -146,6 +154,30 @@ class ZmqFrontEnd:
                 log.warning("event queue to the PUB socket is full; event %s dropped", content.get("seq"))
 
     # --- loops --------------------------------------------------------------------------------------
+    def _supervise(self, name: str, loop: Callable[[], None]) -> None:
+        """Run ``loop`` until stop; if it raises (a bug: every message is answered inside it), log it, mark
+        it down (the control loop sends no heartbeats while any loop is down, so clients notice) and
+        restart it after a back-off that doubles from ``RESTART_DELAY_S`` to ``RESTART_DELAY_MAX_S``
+        (reset after a loop has run ``RESTART_RESET_S``)."""
+        delay = RESTART_DELAY_S
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                loop()
+                return
+            except Exception:
+                if time.monotonic() - started > RESTART_RESET_S:
+                    delay = RESTART_DELAY_S
+                self._down.add(name)
+                self.restarts[name] = self.restarts.get(name, 0) + 1
+                log.exception("zmq front end %s died; restart %d in %.1f s (heartbeats pause until then)",
+                              name, self.restarts[name], delay)
+            if self._stop.wait(delay):
+                return
+            delay = min(delay * 2, RESTART_DELAY_MAX_S)
+            self._down.discard(name)
+            log.warning("zmq front end %s restarted", name)
+
     def _serve_requests(self) -> None:
         sock = self._sockets["request"]
         poller = zmq.Poller()
@@ -165,13 +197,24 @@ class ZmqFrontEnd:
             if control in ready:
                 self._answer(control, control=True)
             while pull in ready and pull.poll(0):
-                content, *topics = pull.recv_multipart()
-                message = self._event_message(json.loads(content))
-                for topic in topics:
-                    pub.send_multipart(pack(message, [topic]))
+                self._forward(pull.recv_multipart(), pub)
             if time.monotonic() >= next_beat:
                 next_beat = time.monotonic() + self.config.heartbeat_ivl_ms / 1000
-                pub.send_multipart(pack(self._event_message(self._heartbeat()), [DAEMON_TOPIC]))
+                if not self._down:  # a loop is gone: say nothing rather than claim all is well
+                    pub.send_multipart(pack(self._event_message(self._heartbeat()), [DAEMON_TOPIC]))
+
+    def _forward(self, frames: list[bytes], pub: zmq.Socket) -> None:
+        """Publish one queued engine event on its topics; one that cannot be read is logged and dropped
+        (it is still in the journal), never fatal to the control loop."""
+        content, *topics = frames
+        try:
+            message = self._event_message(json.loads(content))
+            packed = [pack(message, [topic]) for topic in topics]
+        except (ValueError, TypeError, RecursionError) as exc:
+            log.error("engine event dropped: it cannot be published (%s): %.200r", exc, content)
+            return
+        for frames_out in packed:
+            pub.send_multipart(frames_out)
 
     def _heartbeat(self) -> dict[str, Any]:
         return {"seq": 0, "job_id": "", "type": "heartbeat", "time": time.time(), "data": {}}
@@ -186,14 +229,23 @@ class ZmqFrontEnd:
             log.warning("zmq receive failed: %s", exc)
             return
         ids, body = split_routing(frames)
-        reply = self._reply_for(body, control)
-        parent = partial_header(body)
-        message = WireMessage(
-            new_header(reply.msg_type, self.session), parent, {"status": reply.status, **reply.content},
-            buffers=reply.buffers,
-        )
         try:
-            sock.send_multipart(pack(message, ids))
+            reply = self._reply_for(body, control)
+        except Exception as exc:  # a bug below the dispatcher: still answer, log, keep serving
+            log.exception("zmq request failed")
+            reply = Reply.error("unknown", "internal", f"internal error: {type(exc).__name__}: {exc}")
+        parent = partial_header(body)
+        try:
+            frames_out = pack(WireMessage(new_header(reply.msg_type, self.session), parent,
+                                          {"status": reply.status, **reply.content}, buffers=reply.buffers), ids)
+        except (ValueError, TypeError, RecursionError) as exc:  # e.g. a NaN in a reply: answer that much
+            log.exception("zmq reply to %s cannot be encoded", reply.msg_type)
+            error = Reply.error(reply.msg_type.removesuffix("_reply"), "internal",
+                                f"the reply cannot be encoded as JSON: {exc}")
+            frames_out = pack(WireMessage(new_header(error.msg_type, self.session), {},
+                                          {"status": error.status, **error.content}), ids)
+        try:
+            sock.send_multipart(frames_out)
         except zmq.ZMQError as exc:
             log.warning("zmq reply to a vanished peer dropped: %s", exc)
 
