@@ -26,6 +26,9 @@ PREFIX = "/segue/"
 REPLY = "/segue/reply"
 EVENT = "/segue/event"
 _INDEX = re.compile(r"^(0|[1-9][0-9]{0,3})$")
+MAX_KEY_PARTS = 8
+"""Most dotted parts in one request key (the protocol needs 3: ``stems.0.path``). Checked before the key
+is walked, so a key of 5,000 parts is refused with a message instead of exhausting the recursion."""
 
 
 def parse_packet(data: bytes) -> list[OscMessage]:
@@ -37,6 +40,17 @@ def parse_packet(data: bytes) -> list[OscMessage]:
     return [timed.message for timed in packet.messages]
 
 
+MAX_REQ_ID = 64
+"""Longest string request id: every reply datagram repeats it, so it must stay small."""
+
+
+def is_request_id(value: Any) -> bool:
+    """True if ``value`` can be echoed as a request id: an int, or a string of at most ``MAX_REQ_ID``."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, str) and len(value) <= MAX_REQ_ID)
+
+
 def request_from(message: OscMessage) -> tuple[str | int, str, dict[str, Any]]:
     """(req_id, msg_type, content) of a request message; ``ProtocolError`` names the problem."""
     args = list(message.params)
@@ -45,6 +59,9 @@ def request_from(message: OscMessage) -> tuple[str | int, str, dict[str, Any]]:
         req_id = args.pop(0)
     else:
         raise ProtocolError("bad_request", "the first argument must be a request id (string or int)")
+    if not is_request_id(req_id):
+        raise ProtocolError("bad_request", f"the request id must be an int or a string of at most {MAX_REQ_ID} "
+                                           "characters (every reply repeats it)")
     address = message.address
     if not address.startswith(PREFIX) or "/" in address[len(PREFIX):]:
         raise ProtocolError("unknown_type", f"address {address[:64]!r} is not /segue/<request>")
@@ -53,22 +70,37 @@ def request_from(message: OscMessage) -> tuple[str | int, str, dict[str, Any]]:
     content: dict[str, Any] = {}
     for key, value in zip(args[0::2], args[1::2]):
         if not isinstance(key, str) or not key:
-            raise ProtocolError("bad_request", f"key {key!r} must be a non-empty string")
-        _put(content, key.split("."), value, key)
+            raise ProtocolError("bad_request", f"key {_short(key)} must be a non-empty string")
+        parts = key.split(".")
+        if len(parts) > MAX_KEY_PARTS:
+            raise ProtocolError("bad_request", f"key {_short(key)} has {len(parts)} dotted parts; at most "
+                                               f"{MAX_KEY_PARTS} are allowed")
+        if "" in parts:
+            raise ProtocolError("bad_request", f"key {_short(key)} has an empty part (two dots, or a dot at an end)")
+        _put(content, parts, value, key)
     return req_id, address[len(PREFIX):], content
+
+
+def _short(key: Any) -> str:
+    """``key`` for an error message: its repr, cut to 80 characters."""
+    text = repr(key)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _put(node: Any, path: list[str], value: Any, key: str) -> None:
     head, rest = path[0], path[1:]
     if isinstance(node, list):
         if not _INDEX.match(head):
-            raise ProtocolError("bad_request", f"key {key!r}: {head!r} must be a list index")
+            raise ProtocolError("bad_request", f"key {_short(key)}: {head[:20]!r} must be a list index")
         i = int(head)
-        while len(node) <= i:
+        if i > len(node):  # no gaps: "stems.9999.path" must not build a list of 10,000 items
+            raise ProtocolError("bad_request", f"key {_short(key)}: index {i} skips ahead; list items come in "
+                                               f"order from 0 (next is {len(node)})")
+        if i == len(node):
             node.append({} if rest else None)
         if rest:
             if not isinstance(node[i], dict):
-                raise ProtocolError("bad_request", f"key {key!r} mixes values and objects")
+                raise ProtocolError("bad_request", f"key {_short(key)} mixes values and objects")
             _put(node[i], rest, value, key)
         else:
             node[i] = value
@@ -81,7 +113,7 @@ def _put(node: Any, path: list[str], value: Any, key: str) -> None:
         return
     child = node.setdefault(head, [] if _INDEX.match(rest[0]) else {})
     if not isinstance(child, (dict, list)):
-        raise ProtocolError("bad_request", f"key {key!r} mixes values and objects")
+        raise ProtocolError("bad_request", f"key {_short(key)} mixes values and objects")
     _put(child, rest, value, key)
 
 

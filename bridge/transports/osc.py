@@ -26,6 +26,7 @@ from bridge.config import BridgeConfig, is_loopback
 from bridge.dispatcher import Dispatcher, Reply, Request
 from bridge.jobs import JobEvent
 from bridge.protocol import osc_wire
+from bridge.protocol import schema as protocol
 from bridge.protocol.schema import ProtocolError
 
 log = logging.getLogger("segue.bridge.osc")
@@ -99,11 +100,15 @@ class OscFrontEnd:
             if not self._allowed(source[0]):
                 log.warning("osc datagram from %s refused: not in bridge.osc_allowed_sources", source[0])
                 continue
-            try:
-                self._datagram(data, source)
-            except Exception:  # a bug must not stop the front end
-                log.exception("osc datagram from %s failed", source)
-                self._reply(source, "", Reply.error("unknown", "internal", "internal error; see the daemon log"))
+            self._handle(data, source)
+
+    def _handle(self, data: bytes, source: Address) -> None:
+        """Answer one datagram from an allowed ``source``; never raises (a bug is logged and answered)."""
+        try:
+            self._datagram(data, source)
+        except Exception:  # a bug must not stop the front end
+            log.exception("osc datagram from %s failed", source)
+            self._reply(source, "", Reply.error("unknown", "internal", "internal error; see the daemon log"))
 
     def _allowed(self, host: str) -> bool:
         if is_loopback(self.config.osc_host):
@@ -128,7 +133,7 @@ class OscFrontEnd:
                 req_id, msg_type, content = osc_wire.request_from(message)
             except ProtocolError as exc:
                 first = message.params[0] if message.params else ""
-                req_id = first if isinstance(first, (str, int)) and not isinstance(first, bool) else ""
+                req_id = first if osc_wire.is_request_id(first) else ""
                 self._reply(source, req_id, Reply.error(message.address.rsplit("/", 1)[-1][:64], exc.code, exc.message))
                 continue
             reply_to = source
@@ -141,14 +146,20 @@ class OscFrontEnd:
             events_to = self._reply_address(source, reply_to)  # a job's events follow its submit's reply
             request = Request(msg_type, content, (), peer=f"{source[0]}:{source[1]}", transport="osc",
                               events_to=f"{events_to[0]}:{events_to[1]}")
+            hello: dict[str, Any] = {}
             if msg_type == "hello":
-                error = self._register_check(source, content)
+                try:  # the registration reads reply_host/reply_port: only once they are checked (a nil port)
+                    hello = protocol.validate_request("hello", content)
+                except ProtocolError as exc:
+                    self._reply(source, req_id, Reply.error("hello", exc.code, exc.message))
+                    continue
+                error = self._register_check(source, hello)
                 if error is not None:
                     self._reply(source, req_id, error)
                     continue
             reply = self.dispatcher.handle(request)
             if msg_type == "hello" and reply.status == "ok":
-                self._register(source, content)
+                self._register(source, hello)
             self._reply(source, req_id, reply, reply_to)
 
     def _register_check(self, source: Address, content: dict[str, Any]) -> Reply | None:
