@@ -57,8 +57,9 @@ def engine_level(cfg: dict, level: int, batch: int, tokens: int, precision: str)
 
     base = presets.tiny_upsampler(level) if level < 2 else presets.tiny_prior()
     config = presets.with_changes(
-        base, n_ctx=cfg["n_ctx"], width=cfg["width"], depth=cfg["depth"], heads=cfg["heads"], blocks=cfg["blocks"],
-        n_bins=cfg["bins"], **({"cond_width": 64, "cond_depth": 4} if level < 2 else {}),
+        base, n_ctx=cfg["n_ctx"], n_bins=cfg["bins"],
+        transformer=dict(width=cfg["width"], depth=cfg["depth"], heads=cfg["heads"], blocks=cfg["blocks"]),
+        **({"upsampler": dict(width=64, depth=4)} if level < 2 else {}),
     )  # fmt: skip
     lv = JukeboxLevel(JukeboxPrior(config).eval(), step="eager")
     lv.use_precision(precision)  # fp32 as built, or cast down to bf16

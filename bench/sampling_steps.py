@@ -29,7 +29,9 @@ from model.sampling.logits import draw_uniforms, make_generators
 from model.sampling.precision import measure_precision
 from model.sampling.session import Draw, sample_window
 
-CONFIG = dict(n_ctx=1024, width=64, depth=6, heads=2, blocks=16, n_bins=2048, cond_width=64, cond_depth=2)
+CONFIG = dict(
+    n_ctx=1024, n_bins=2048, transformer=dict(width=64, depth=6, heads=2, blocks=16), upsampler=dict(width=64, depth=2)
+)
 
 
 def make_prior() -> JukeboxPrior:

@@ -1,5 +1,9 @@
 """Translation between ``PriorConfig`` fields and OpenAI Jukebox's hyper-parameter names (``hparams.py``).
 
+Jukebox's names are flat, so the translation goes through the flat version-1 names of
+``model/prior/prior_config_v1.py`` (``prime_width`` is ``lyrics.encoder.width``, ``cond_width`` is
+``upsampler.width``, ...).
+
 ``prior_config_from_hps`` reads Jukebox hps into a ``PriorConfig``; ``hps_from_prior_config`` writes one
 back. The dialect lives here, beside the other checkpoint translators; ``PriorConfig`` knows only its own
 format (``to_dict``/``from_dict``), so the import runs one way: checkpoint -> prior.
@@ -7,14 +11,14 @@ format (``to_dict``/``from_dict``), so the import runs one way: checkpoint -> pr
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
 from common.errors import ConfigError
-from model.prior.prior_config import PriorConfig
+from model.prior.prior_config import GeometryConfig, PriorConfig
+from model.prior.prior_config_v1 import from_flat, to_flat
 
-# our field -> Jukebox hps name, for fields whose meaning is identical
+# our flat (version 1) name -> Jukebox hps name, for fields whose meaning is identical
 _SAME_MEANING = {
     "level": "level",
     "n_ctx": "n_ctx",
@@ -69,11 +73,11 @@ def prior_config_from_hps(hps: Mapping[str, Any], vqvae_hps: Mapping[str, Any] |
     heads, attn_order, blocks, n_ctx, l_bins, y_bins, t_bins, labels_v3, use_tokens, n_tokens, n_vocab,
     single_enc_dec, prime_*, cond_*, alignment_*, fp16_params, ...). ``vqvae_hps`` gives levels, downs_t,
     strides_t, l_bins and sr, which win over the prior's copies (defaults: the released VQ-VAE)."""
-    return PriorConfig(**config_kwargs_from_hps(hps, vqvae_hps or {}))
+    return from_flat(config_kwargs_from_hps(hps, vqvae_hps or {}))
 
 
 def config_kwargs_from_hps(hps: Mapping[str, Any], vqvae_hps: Mapping[str, Any]) -> dict[str, Any]:
-    """Keyword arguments of ``PriorConfig`` from Jukebox ``hps`` (+ VQ-VAE ``vqvae_hps``)."""
+    """The flat (version 1) ``PriorConfig`` mapping of Jukebox ``hps`` (+ VQ-VAE ``vqvae_hps``)."""
     if not isinstance(hps, Mapping) or not isinstance(vqvae_hps, Mapping):
         raise ConfigError("Jukebox hyper-parameters must be mappings of name -> value")
     for name in _MUST_BE_OFF:
@@ -120,8 +124,8 @@ def _durations_from_t_ranges(t_ranges: Any, sr: int) -> dict[str, float]:
 
 
 def _n_ctx_from_sample_length(hps: Mapping[str, Any], kwargs: Mapping[str, Any]) -> int:
-    defaults = {f.name: f.default for f in dataclasses.fields(PriorConfig)}
-    downs, strides = kwargs.get("downs_t", defaults["downs_t"]), kwargs.get("strides_t", defaults["strides_t"])
+    default = GeometryConfig()
+    downs, strides = kwargs.get("downs_t", default.downs_t), kwargs.get("strides_t", default.strides_t)
     level = kwargs.get("level", 0)
     hop = 1
     for s, d in list(zip(strides, downs))[: level + 1]:
@@ -132,16 +136,18 @@ def _n_ctx_from_sample_length(hps: Mapping[str, Any], kwargs: Mapping[str, Any])
 def hps_from_prior_config(c: PriorConfig) -> dict[str, Any]:
     """Jukebox hps of ``c``; includes the VQ-VAE names (levels, downs_t, strides_t) too, so
     ``prior_config_from_hps(h, h)`` with ``h = hps_from_prior_config(c)`` rebuilds ``c``."""
-    hps: dict[str, Any] = {theirs: getattr(c, ours) for ours, theirs in _SAME_MEANING.items()}
-    hps["y_bins"] = tuple(c.y_bins)
-    hps["use_tokens"] = c.lyrics != "none"
-    hps["single_enc_dec"] = c.lyrics == "merged"
+    flat = to_flat(c)
+    hps: dict[str, Any] = {theirs: flat[ours] for ours, theirs in _SAME_MEANING.items()}
+    hps["y_bins"] = tuple(c.labels.y_bins)
+    hps["use_tokens"] = c.lyrics.kind != "none"
+    hps["single_enc_dec"] = c.lyrics.kind == "merged"
     hps["levels"] = c.levels
     if c.time_signal:
-        lo, hi = c.min_duration * c.sample_rate, c.max_duration * c.sample_rate
+        labels = c.labels
+        lo, hi = labels.min_duration * labels.sample_rate, labels.max_duration * labels.sample_rate
         hps["t_ranges"] = ((lo, hi), (0.0, hi), (0.0, 1.0))
-    hps["downs_t"] = tuple(c.downs_t)
-    hps["strides_t"] = tuple(c.strides_t)
+    hps["downs_t"] = tuple(c.geometry.downs_t)
+    hps["strides_t"] = tuple(c.geometry.strides_t)
     for name in _MUST_BE_OFF:
         hps[name] = None if name == "spread" else (0.0 if name.endswith("dropout") else False)
     return hps

@@ -132,15 +132,16 @@ def check_prior_fits_vqvae(prior: PriorConfig, vqvae: VQVAEConfig, source: str) 
         problems.append(f"the prior expects a {prior.levels}-level VQ-VAE, this one has {vqvae.levels} levels")
     elif not 0 <= prior.level < vqvae.levels:
         problems.append(f"prior level {prior.level} is outside the VQ-VAE's levels 0..{vqvae.levels - 1}")
-    if tuple(prior.downs_t) != tuple(vqvae.downs_t) or tuple(prior.strides_t) != tuple(vqvae.strides_t):
+    geo = prior.geometry
+    if tuple(geo.downs_t) != tuple(vqvae.downs_t) or tuple(geo.strides_t) != tuple(vqvae.strides_t):
         problems.append(
-            f"hops differ (prior downs_t {list(prior.downs_t)} strides_t {list(prior.strides_t)}, "
+            f"hops differ (prior downs_t {list(geo.downs_t)} strides_t {list(geo.strides_t)}, "
             f"VQ-VAE downs_t {list(vqvae.downs_t)} strides_t {list(vqvae.strides_t)})"
         )
     if prior.n_bins != vqvae.codebook_size:
         problems.append(f"the prior models {prior.n_bins} codes, the VQ-VAE's codebook has {vqvae.codebook_size}")
-    if prior.sample_rate != vqvae.sample_rate:
-        problems.append(f"sample rate {prior.sample_rate} Hz vs the VQ-VAE's {vqvae.sample_rate} Hz")
+    if prior.labels.sample_rate != vqvae.sample_rate:
+        problems.append(f"sample rate {prior.labels.sample_rate} Hz vs the VQ-VAE's {vqvae.sample_rate} Hz")
     if problems:
         raise CheckpointError(
             f"{source}: this level-{prior.level} prior does not fit the model's VQ-VAE: {'; '.join(problems)}. "
@@ -200,7 +201,7 @@ def check_codes_in_weights(config: PriorConfig, state_dict: Mapping[str, torch.T
     prior shares them with the lyric characters, which ``explain_vocab_mismatch`` checks) and of an
     upsampler's embedding of the codes above (``conditioner_blocks.0.x_emb``).
     """
-    keys = [] if config.lyrics == "merged" else ["prior.x_emb.weight", "prior.x_out.weight"]
+    keys = [] if config.lyrics.kind == "merged" else ["prior.x_emb.weight", "prior.x_out.weight"]
     if config.is_upsampler:
         keys.append("conditioner_blocks.0.x_emb.weight")
     for key in keys:
@@ -225,10 +226,10 @@ def explain_vocab_mismatch(config: PriorConfig, state_dict: Mapping[str, torch.T
     if weight is None or weight.dim() != 2 or weight.shape[0] == config.vocab_size:
         return
     rows = int(weight.shape[0])
-    if config.lyrics == "merged":
+    if config.lyrics.kind == "merged":
         raise CheckpointError(
             f"{source}: the token embedding has {rows} rows but the config gives {config.n_bins} music codes + "
-            f"{config.n_vocab} lyric characters = {config.vocab_size}. The released 1b_lyrics prior has 2127 = "
+            f"{config.lyrics.n_vocab} lyric characters = {config.vocab_size}. The released 1b_lyrics prior has 2127 = "
             f"2048 + 79 (v3 lyrics vocabulary); Hugging Face's default prior config says 80 (2128). Set the lyrics "
             f"vocabulary (n_vocab, or lyric_vocab_size in a Hugging Face config.json) to {rows - config.n_bins}"
         )

@@ -91,11 +91,14 @@ class LabelConditionerConfig:
 
 def label_conditioner_config(c: PriorConfig) -> LabelConditionerConfig:
     """``y_emb``: start embedding for every prior, time signal only for the top prior."""
+    labels = c.labels
     return LabelConditionerConfig(
-        y_bins=c.y_bins, t_bins=c.t_bins, max_bow_genre_size=c.max_bow_genre_size, include_time_signal=c.time_signal,
-        width=c.width, n_ctx=c.n_ctx, hop=c.hop_length, sr=c.sample_rate,
-        min_duration=c.min_duration if c.time_signal else None, max_duration=c.max_duration if c.time_signal else None,
-        init_scale=c.init_scale,
+        y_bins=labels.y_bins, t_bins=labels.t_bins, max_bow_genre_size=labels.max_bow_genre_size,
+        include_time_signal=c.time_signal,
+        width=c.transformer.width, n_ctx=c.n_ctx, hop=c.hop_length, sr=labels.sample_rate,
+        min_duration=labels.min_duration if c.time_signal else None,
+        max_duration=labels.max_duration if c.time_signal else None,
+        init_scale=c.transformer.init_scale,
     )  # fmt: skip
 
 

@@ -35,22 +35,25 @@ from model.prior.upsampler_conditioner import UpsamplerConditioner
 
 def autoregressive_config(c: PriorConfig) -> AutoregressiveConfig:
     """The music transformer ``prior.*`` of ``c``."""
+    s = c.transformer
     t = TransformerConfig(
-        n_ctx=c.seq_len, width=c.width, depth=c.depth, heads=c.heads, attn_order=c.attn_order, blocks=c.blocks,
-        m_attn=c.m_attn, m_mlp=c.m_mlp, init_scale=c.init_scale,
-        encoder_dims=c.n_tokens if c.lyrics == "separate" else 0, prime_len=c.prime_len,
+        n_ctx=c.seq_len, width=s.width, depth=s.depth, heads=s.heads, attn_order=s.attn_order, blocks=s.blocks,
+        m_attn=s.m_attn, m_mlp=s.m_mlp, init_scale=s.init_scale,
+        encoder_dims=c.lyrics.n_tokens if c.lyrics.kind == "separate" else 0, prime_len=c.prime_len,
     )  # fmt: skip
-    return AutoregressiveConfig(transformer=t, bins=c.vocab_size, merged_decoder=c.merged_decoder, start_token=not c.labels)
+    return AutoregressiveConfig(
+        transformer=t, bins=c.vocab_size, merged_decoder=c.merged_decoder, start_token=not c.labels.enabled
+    )
 
 
 def lyrics_encoder_config(c: PriorConfig) -> AutoregressiveConfig:
     """The 5b_lyrics lyrics encoder ``prime_prior.*``: causal over the lyric window, learned start token."""
+    e = c.lyrics.encoder
     t = TransformerConfig(
-        n_ctx=c.n_tokens, width=c.prime_width, depth=c.prime_depth, heads=c.prime_heads,
-        attn_order=c.prime_attn_order, blocks=c.prime_blocks, m_attn=c.prime_m_attn, m_mlp=c.prime_m_mlp,
-        init_scale=c.prime_init_scale,
+        n_ctx=c.lyrics.n_tokens, width=e.width, depth=e.depth, heads=e.heads, attn_order=e.attn_order,
+        blocks=e.blocks, m_attn=e.m_attn, m_mlp=e.m_mlp, init_scale=e.init_scale,
     )  # fmt: skip
-    return AutoregressiveConfig(transformer=t, bins=c.n_vocab, start_token=True, only_encode=True)
+    return AutoregressiveConfig(transformer=t, bins=c.lyrics.n_vocab, start_token=True, only_encode=True)
 
 
 class JukeboxPrior(nn.Module):
@@ -59,16 +62,17 @@ class JukeboxPrior(nn.Module):
     def __init__(self, config: PriorConfig) -> None:
         super().__init__()
         c = self.config = config
-        if c.labels:
+        if c.labels.enabled:
             self.y_emb = LabelConditioner(label_conditioner_config(c))
         if c.is_upsampler:
             self.conditioner_blocks = nn.ModuleList([UpsamplerConditioner(c)])
-        if c.lyrics == "separate":
+        if c.lyrics.kind == "separate":
             self.prime_prior = ConditionalAutoregressive(lyrics_encoder_config(c))
-            self.prime_state_proj = Conv1D(c.prime_width, c.width, init_scale=c.prime_init_scale)
-            self.prime_state_ln = LayerNorm(c.width)
-            self.prime_x_out = nn.Linear(c.width, c.n_vocab, bias=False)
-            nn.init.normal_(self.prime_x_out.weight, std=0.02 * c.init_scale)
+            encoder = c.lyrics.encoder
+            self.prime_state_proj = Conv1D(encoder.width, c.transformer.width, init_scale=encoder.init_scale)
+            self.prime_state_ln = LayerNorm(c.transformer.width)
+            self.prime_x_out = nn.Linear(c.transformer.width, c.lyrics.n_vocab, bias=False)
+            nn.init.normal_(self.prime_x_out.weight, std=0.02 * c.transformer.init_scale)
         self.prior = ConditionalAutoregressive(autoregressive_config(c))
         if c.fp16_params:  # storage format of the released 5B checkpoints; Conv1D casts weights per call
             for m in self.modules():
@@ -80,33 +84,34 @@ class JukeboxPrior(nn.Module):
         """Per-window conditioning.
 
         labels: (N, 4 + max_bow_genre_size + n_tokens) int64 window label vector (spec 4.4: total_length,
-        offset, sample_length, artist, genres, lyric window) -- required when ``config.labels``.
+        offset, sample_length, artist, genres, lyric window) -- required when ``config.labels.enabled``.
         upper_codes: (N, n_ctx // 4) int64 codes of the level above -- required for upsamplers, else None.
         """
         c = self.config
         y_cond = x_cond = encoder_kv = lyric_tokens = None
-        if c.labels:
-            if labels is None or labels.dim() != 2 or labels.shape[1] != c.n_labels + c.n_tokens:
+        if c.labels.enabled:
+            if labels is None or labels.dim() != 2 or labels.shape[1] != c.n_labels + c.lyrics.n_tokens:
                 got = None if labels is None else tuple(labels.shape)
-                raise InputError(f"labels must have shape (batch, {c.n_labels + c.n_tokens}) for this prior, got {got}")
+                want = c.n_labels + c.lyrics.n_tokens
+                raise InputError(f"labels must have shape (batch, {want}) for this prior, got {got}")
             emb = self.y_emb(labels[:, : c.n_labels])
             y_cond, x_cond = emb.start, emb.positions  # (N, 1, W), (N, n_ctx, W) or None
-            if c.n_tokens:
+            if c.lyrics.n_tokens:
                 lyric_tokens = labels[:, c.n_labels :]  # (N, n_tokens)
-                if not bool(((lyric_tokens >= 0) & (lyric_tokens < c.n_vocab)).all()):
-                    raise InputError(f"lyric tokens must lie in [0, {c.n_vocab - 1}] for this prior")
+                if not bool(((lyric_tokens >= 0) & (lyric_tokens < c.lyrics.n_vocab)).all()):
+                    raise InputError(f"lyric tokens must lie in [0, {c.lyrics.n_vocab - 1}] for this prior")
         elif labels is not None:
-            raise InputError("this prior was built without labels (labels=False): pass labels=None")
+            raise InputError("this prior was built without labels (labels.enabled=false): pass labels=None")
         if c.is_upsampler:
             if upper_codes is None:
                 raise InputError(f"the level-{c.level} upsampler needs the codes of level {c.level + 1}")
             x_cond = self.conditioner_blocks[0](upper_codes)  # (N, n_ctx, W)
         elif upper_codes is not None:
             raise InputError("the top-level prior takes no upper-level codes: pass upper_codes=None")
-        if c.lyrics == "merged" and x_cond is not None and lyric_tokens is not None:
-            prefix = x_cond.new_zeros(x_cond.shape[0], c.n_tokens, c.width)  # (N, n_tokens, W)
+        if c.lyrics.kind == "merged" and x_cond is not None and lyric_tokens is not None:
+            prefix = x_cond.new_zeros(x_cond.shape[0], c.lyrics.n_tokens, c.transformer.width)  # (N, n_tokens, W)
             x_cond = torch.cat([prefix, x_cond], dim=1)  # (N, n_tokens + n_ctx, W)
-        if c.lyrics == "separate" and lyric_tokens is not None:
+        if c.lyrics.kind == "separate" and lyric_tokens is not None:
             encoder_kv = self.encode_lyrics(lyric_tokens)  # (N, n_tokens, W)
         return PriorConditioning(x_cond=x_cond, y_cond=y_cond, encoder_kv=encoder_kv, lyric_tokens=lyric_tokens)
 
@@ -124,15 +129,15 @@ class JukeboxPrior(nn.Module):
         """
         c = self.config
         self._check_codes(codes, c.n_ctx)
-        if c.lyrics == "merged":
+        if c.lyrics.kind == "merged":
             lyrics = self._lyrics(cond)
-            tokens = torch.cat([lyrics, codes + c.n_vocab], dim=1)  # (N, n_tokens + L)
+            tokens = torch.cat([lyrics, codes + c.lyrics.n_vocab], dim=1)  # (N, n_tokens + L)
             logits = self.prior(tokens, cond.x_cond, cond.y_cond)  # (N, n_tokens + L, n_vocab + n_bins)
-            prime_loss, gen_loss = bits_per_token(logits, tokens, c.n_tokens)
+            prime_loss, gen_loss = bits_per_token(logits, tokens, c.lyrics.n_tokens)
         else:
             logits = self.prior(codes, cond.x_cond, cond.y_cond, cond.encoder_kv)  # (N, L, n_bins)
             gen_loss = bits_per_token(logits, codes).gen_bits
-            if c.lyrics == "separate":
+            if c.lyrics.kind == "separate":
                 if cond.encoder_kv is None:
                     raise InputError("5b_lyrics-style priors need cond.encoder_kv (from prior.conditioning)")
                 enc = cond.encoder_kv.float()  # (N, n_tokens, W)
@@ -140,8 +145,8 @@ class JukeboxPrior(nn.Module):
                 prime_loss = bits_per_token(lyric_logits, self._lyrics(cond)).gen_bits
             else:
                 prime_loss = gen_loss.new_zeros(())
-        total = c.n_tokens + c.n_ctx
-        loss = c.prime_loss_fraction * prime_loss * c.n_tokens / total + gen_loss * c.n_ctx / total
+        total = c.lyrics.n_tokens + c.n_ctx
+        loss = c.lyrics.loss_fraction * prime_loss * c.lyrics.n_tokens / total + gen_loss * c.n_ctx / total
         return PriorOutput(loss=loss, gen_loss=gen_loss, prime_loss=prime_loss, logits=logits if return_logits else None)
 
     # ---- lyric alignment ---------------------------------------------------------------------------
@@ -150,11 +155,11 @@ class JukeboxPrior(nn.Module):
         position of codes (N, L) onto the window's lyric tokens (one full pass; rows sum to <= 1, = 1 for
         5b_lyrics; 1b_lyrics rows also attend to the first music block, which is dropped here)."""
         c = self.config
-        if c.lyrics == "none" or c.alignment_layer is None or c.alignment_head is None:
+        if c.lyrics.kind == "none" or c.lyrics.alignment_layer is None or c.lyrics.alignment_head is None:
             raise InputError("this prior has no lyrics alignment layer (alignment_layer/alignment_head unset)")
-        block = cast(ResAttnBlock, self.prior.transformer._attn_mods[c.alignment_layer])
+        block = cast(ResAttnBlock, self.prior.transformer._attn_mods[c.lyrics.alignment_layer])
         x = capture_block_input(block, lambda: self(codes, cond))  # (N, prime_len + L, W)
-        return lyric_attention(block, x, c.alignment_head, c.n_tokens, c.prime_len, cond.encoder_kv)
+        return lyric_attention(block, x, c.lyrics.alignment_head, c.lyrics.n_tokens, c.prime_len, cond.encoder_kv)
 
     # ---- incremental decoding (for the sampler) -------------------------------------------------------
     def new_cache(self, batch: int, dtype: torch.dtype, device: torch.device | str | None = None) -> KVCache:
@@ -174,7 +179,7 @@ class JukeboxPrior(nn.Module):
     def step_fold(self) -> int:
         """Ids in front of the music codes in ``logits_step``'s logits (n_vocab for 1b_lyrics, else 0): they
         fold into code 0 (``fold_merged_logits``, or ``sample_from_logits(..., fold=step_fold)``)."""
-        return self.config.n_vocab if self.config.lyrics == "merged" else 0
+        return self.config.lyrics.n_vocab if self.config.lyrics.kind == "merged" else 0
 
     def logits_step(self, codes: Tensor, cond: PriorConditioning, cache: KVCache, fast: FastStep | None = None) -> Tensor:
         """Feed newly known music codes (N, T); return float32 logits (N, step_vocab) for the next code.
@@ -190,10 +195,10 @@ class JukeboxPrior(nn.Module):
         c = self.config
         fresh = cache.length == 0
         self._check_codes(codes, c.n_ctx - 1 - self.music_position(cache), allow_empty=fresh, check_values=fresh)
-        tokens = codes + c.n_vocab if c.lyrics == "merged" else codes  # (N, T) ids of the transformer
+        tokens = codes + c.lyrics.n_vocab if c.lyrics.kind == "merged" else codes  # (N, T) ids of the transformer
         if fast is not None and not fresh and tokens.shape[1] == 1:
             return fast(tokens, cond.x_cond)  # (N, V)
-        if c.lyrics != "merged":
+        if c.lyrics.kind != "merged":
             return self.prior.step(tokens, cache, cond.x_cond, cond.y_cond, cond.encoder_kv)[:, -1]  # (N, V)
         if fresh:
             tokens = torch.cat([self._lyrics(cond), tokens], dim=1)  # (N, n_tokens + T)

@@ -1,77 +1,75 @@
-"""``PriorConfig``: every hyper-parameter of one Jukebox prior (spec 3.1), in one frozen dataclass.
+"""``PriorConfig``: every hyper-parameter of one Jukebox prior (spec 3.1), as a few nested frozen parts.
 
 A prior generates the codes of one VQ-VAE level. The top prior (level 2) is conditioned on labels
 (artist, genre, timing) and optionally lyrics; the upsamplers (levels 1 and 0) are conditioned on the codes
-of the level above. ``to_dict``/``from_dict`` are our checkpoint format (JSON-safe);
+of the level above. The parts (``model/prior/prior_parts.py``): ``transformer`` (the stack),
+``labels``, ``lyrics`` (none | separate encoder | merged into the sequence), ``upsampler`` (the
+conditioner of levels below the top) and ``geometry`` (the VQ-VAE's hops).
+
+``to_dict``/``from_dict`` are our checkpoint format (JSON-safe, nested, ``"version": 2``); ``from_dict``
+also reads the flat version 1 (``model/prior/prior_config_v1.py``) that older model directories hold.
 OpenAI Jukebox's hyper-parameter names are translated in ``model/checkpoint/jukebox_hps.py``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from common.errors import ConfigError
+from model.prior.prior_parts import (
+    ATTN_ORDERS,
+    LYRICS_KINDS,
+    GeometryConfig,
+    LabelsConfig,
+    LyricsConfig,
+    TransformerSpec,
+    UpsamplerConfig,
+    check,
+    is_int,
+    part_from_dict,
+    part_to_dict,
+)
 
-LYRICS_MODELS = ("none", "separate", "merged")
-ATTN_ORDERS = range(13)  # spec 3.3: layouts 0..12
+__all__ = [
+    "ATTN_ORDERS",
+    "FORMAT_VERSION",
+    "LYRICS_KINDS",
+    "GeometryConfig",
+    "LabelsConfig",
+    "LyricsConfig",
+    "PriorConfig",
+    "TransformerSpec",
+    "UpsamplerConfig",
+]
+
+FORMAT_VERSION = 2  # of to_dict's output; 1 (or no "version") is the flat format of prior_config_v1
+_PARTS: dict[str, type] = {
+    "transformer": TransformerSpec,
+    "labels": LabelsConfig,
+    "lyrics": LyricsConfig,
+    "upsampler": UpsamplerConfig,
+    "geometry": GeometryConfig,
+}
 
 
 @dataclass(frozen=True)
 class PriorConfig:
-    """One prior. Widths and depths are the transformer's; ``cond_*`` the upsampler conditioner's;
-    ``prime_*`` the 5b_lyrics lyrics encoder's ("prime prior"); ``downs_t``/``strides_t`` the VQ-VAE's."""
+    """One prior: the level it generates, its window of ``n_ctx`` music tokens, its codebook of ``n_bins``,
+    how its output head is wired, and its parts."""
 
     level: int
     n_ctx: int  # music tokens per window
-    width: int
-    depth: int
-    heads: int
-    attn_order: int
-    blocks: int
-    init_scale: float
-    m_attn: float = 0.25
-    m_mlp: float = 1.0
+    transformer: TransformerSpec
     n_bins: int = 2048  # music codebook size (Jukebox: l_bins)
     merged_decoder: bool = False  # True: x_out not tied to x_emb and x_cond not re-added after the transformer
     fp16_params: bool = False  # Conv1D weights of the transformer(s) stored in float16 (5b, 5b_lyrics)
-    # labels (artist, genre, timing)
-    labels: bool = True
-    labels_v3: bool = False
-    y_bins: tuple[int, int] = (120, 4111)  # (genres, artists)
-    t_bins: int = 128
-    max_bow_genre_size: int = 5
-    min_duration: float = 0.0  # seconds
-    max_duration: float = 600.0  # seconds
-    sample_rate: int = 44100
-    # lyrics
-    lyrics: str = "none"  # "none" | "separate" (5b_lyrics encoder) | "merged" (1b_lyrics single sequence)
-    n_tokens: int = 0  # lyric tokens per window
-    n_vocab: int = 80  # lyric characters (v2 80, v3 79)
-    prime_loss_fraction: float = 0.0
-    prime_width: int = 128  # prime_* and cond_* defaults are Jukebox's hparams DEFAULTS
-    prime_depth: int = 3
-    prime_heads: int = 1
-    prime_attn_order: int = 0
-    prime_blocks: int | None = None
-    prime_init_scale: float = 1.0
-    prime_m_attn: float = 0.25
-    prime_m_mlp: float = 1.0
-    alignment_layer: int | None = None
-    alignment_head: int | None = None
-    # upsampler conditioner (levels below the top)
-    cond_width: int = 128
-    cond_depth: int = 3
-    cond_m_conv: float = 1.0
-    cond_dilation_growth_rate: int = 1
-    cond_dilation_cycle: int | None = None
-    cond_res_scale: bool = False  # True: residual branches scaled by 1/sqrt(cond_depth) (0.25 for depth 16)
-    # VQ-VAE geometry (bottom level first)
-    downs_t: tuple[int, ...] = (3, 2, 2)
-    strides_t: tuple[int, ...] = (2, 2, 2)
+    labels: LabelsConfig = LabelsConfig()
+    lyrics: LyricsConfig = LyricsConfig()
+    upsampler: UpsamplerConfig = UpsamplerConfig()  # used by levels below the top
+    geometry: GeometryConfig = GeometryConfig()
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -79,7 +77,7 @@ class PriorConfig:
     # ---- derived sizes -------------------------------------------------------------------------------
     @property
     def levels(self) -> int:
-        return len(self.downs_t)
+        return self.geometry.levels
 
     @property
     def is_upsampler(self) -> bool:
@@ -89,19 +87,17 @@ class PriorConfig:
     @property
     def time_signal(self) -> bool:
         """Top priors with labels get total-length/position embeddings as x_cond."""
-        return self.labels and not self.is_upsampler
+        return self.labels.enabled and not self.is_upsampler
 
     @property
     def hop_length(self) -> int:
         """Audio samples per code of this level (8, 32, 128 for the released VQ-VAE)."""
-        return math.prod(s**d for s, d in zip(self.strides_t[: self.level + 1], self.downs_t[: self.level + 1]))
+        return self.geometry.hop_length(self.level)
 
     @property
     def cond_downsample(self) -> int:
         """Codes of this level per code of the level above (4); 0 for the top prior."""
-        if not self.is_upsampler:
-            return 0
-        return int(self.strides_t[self.level + 1] ** self.downs_t[self.level + 1])
+        return self.geometry.downsample(self.level + 1) if self.is_upsampler else 0
 
     @property
     def sample_length(self) -> int:
@@ -111,7 +107,7 @@ class PriorConfig:
     @property
     def prime_len(self) -> int:
         """Lyric positions in front of the music in the merged (1b_lyrics) sequence; 0 otherwise."""
-        return self.n_tokens if self.lyrics == "merged" else 0
+        return self.lyrics.n_tokens if self.lyrics.kind == "merged" else 0
 
     @property
     def seq_len(self) -> int:
@@ -121,123 +117,81 @@ class PriorConfig:
     @property
     def vocab_size(self) -> int:
         """Token vocabulary of the transformer: 2048, or 79 + 2048 = 2127 for the merged model."""
-        return self.n_bins + (self.n_vocab if self.lyrics == "merged" else 0)
+        return self.n_bins + (self.lyrics.n_vocab if self.lyrics.kind == "merged" else 0)
 
     @property
     def n_labels(self) -> int:
         """Label integers before the lyric tokens in a label vector: 4 + max_bow_genre_size."""
-        return 4 + self.max_bow_genre_size
+        return self.labels.n_labels
 
     # ---- serialisation -------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe dict (tuples become lists)."""
-        return {
-            f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v
-            for f in dataclasses.fields(self)
-        }
+        """JSON-safe nested dict (tuples become lists), tagged ``"version": 2``."""
+        return {"version": FORMAT_VERSION, **part_to_dict(self)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PriorConfig:
-        """Inverse of ``to_dict``; unknown or missing keys and wrong types raise ``ConfigError``."""
+        """Inverse of ``to_dict``; also reads the flat version 1 (no ``"version"``, or 1) of older model
+        directories. Unknown or missing keys and wrong types raise ``ConfigError``."""
         if not isinstance(data, Mapping):
             raise ConfigError(f"prior config must be a mapping, got {type(data).__name__}")
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - set(fields))
+        version = data.get("version", 1)
+        if version == 1:
+            from model.prior.prior_config_v1 import from_flat
+
+            return from_flat(data)
+        if version != FORMAT_VERSION:
+            raise ConfigError(
+                f"prior config version {version!r} is not supported (this segue reads 1 and {FORMAT_VERSION}); "
+                "convert the model again with this segue or upgrade segue"
+            )
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names - {"version"})
         if unknown:
-            raise ConfigError(f"prior config: unknown keys {unknown}; allowed: {sorted(fields)}")
-        kwargs: dict[str, Any] = {}
-        for name, value in data.items():
-            kwargs[name] = tuple(value) if isinstance(value, list) else value
+            raise ConfigError(f"prior config: unknown keys {unknown}; allowed: {sorted(names)}")
+        kwargs: dict[str, Any] = {k: v for k, v in data.items() if k != "version"}
+        for name, part in _PARTS.items():
+            if name in kwargs:
+                kwargs[name] = part_from_dict(part, kwargs[name], name)
         try:
             return cls(**kwargs)
         except TypeError as e:  # missing required keys
             raise ConfigError(f"prior config: {e}") from None
 
 
-def _check(ok: bool, message: str) -> None:
-    if not ok:
-        raise ConfigError(f"prior config: {message}")
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
 def _validate(c: PriorConfig) -> None:
-    for name in ("n_ctx", "width", "depth", "heads", "blocks", "n_bins", "t_bins", "sample_rate"):
+    """Each part checks its own fields (skipping the parts this prior does not use), then the checks
+    that need two parts."""
+    for name, part in _PARTS.items():
+        check(isinstance(getattr(c, name), part), f"{name} must be a {part.__name__}, got {getattr(c, name)!r}")
+    for name in ("n_ctx", "n_bins"):
         v = getattr(c, name)
-        _check(_is_int(v) and v > 0, f"{name} must be a positive integer, got {v!r}")
-    for name in ("init_scale", "m_attn", "m_mlp", "min_duration", "max_duration", "prime_loss_fraction"):
-        v = getattr(c, name)
-        _check(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0, f"{name} must be >= 0, got {v!r}")
-    for name in ("merged_decoder", "fp16_params", "labels", "labels_v3", "cond_res_scale"):
-        _check(isinstance(getattr(c, name), bool), f"{name} must be true or false, got {getattr(c, name)!r}")
-    _check(
-        len(c.downs_t) == len(c.strides_t) and len(c.downs_t) >= 1
-        and all(_is_int(v) and v >= 0 for v in c.downs_t) and all(_is_int(v) and v >= 1 for v in c.strides_t),
-        f"downs_t {c.downs_t} / strides_t {c.strides_t} must be equal-length lists of non-negative / positive ints",
-    )
-    _check(_is_int(c.level) and 0 <= c.level < c.levels, f"level must be in [0, {c.levels - 1}], got {c.level!r}")
-    _check(c.attn_order in ATTN_ORDERS, f"attn_order must be in 0..12, got {c.attn_order!r}")
-    n_state = c.width * c.m_attn
-    _check(
-        n_state == int(n_state) and int(n_state) % c.heads == 0,
-        f"attention width m_attn*width = {n_state} must be an integer divisible by heads={c.heads}",
-    )
-    _check(c.lyrics in LYRICS_MODELS, f"lyrics must be one of {LYRICS_MODELS}, got {c.lyrics!r}")
-    _check(_is_int(c.n_tokens) and c.n_tokens >= 0, f"n_tokens must be >= 0, got {c.n_tokens!r}")
-    _check(
-        (c.lyrics == "none") == (c.n_tokens == 0),
-        f"lyrics={c.lyrics!r} needs n_tokens > 0 exactly when lyrics is not 'none' (got n_tokens={c.n_tokens})",
-    )
-    _check(
-        _is_int(c.n_vocab) and (c.n_vocab > 0 or c.lyrics == "none"),
-        f"n_vocab must be a positive integer for a lyrics prior, got {c.n_vocab!r}",
-    )
-    _check(c.seq_len % c.blocks == 0, f"sequence length {c.seq_len} must be divisible by blocks={c.blocks}")
-    _check(c.lyrics == "none" or c.labels, "lyrics conditioning needs labels=True")
-    _check(c.lyrics == "none" or not c.is_upsampler, "lyrics are only supported on the top prior")
-    _check(
-        len(c.y_bins) == 2 and all(_is_int(v) and v > 0 for v in c.y_bins),
-        f"y_bins must be (genres, artists) positive ints, got {c.y_bins!r}",
-    )
-    _check(
-        _is_int(c.max_bow_genre_size) and c.max_bow_genre_size >= 1,
-        f"max_bow_genre_size must be >= 1, got {c.max_bow_genre_size!r}",
-    )
-    _check(c.max_duration > c.min_duration, f"max_duration {c.max_duration} must exceed min_duration {c.min_duration}")
-    if c.lyrics == "separate":
-        for name in ("prime_width", "prime_depth", "prime_heads"):
-            v = getattr(c, name)
-            _check(_is_int(v) and v > 0, f"{name} must be a positive integer, got {v!r}")
-        _check(c.prime_attn_order in ATTN_ORDERS, f"prime_attn_order must be in 0..12, got {c.prime_attn_order!r}")
-        p_state = c.prime_width * c.prime_m_attn
-        _check(
-            p_state == int(p_state) and int(p_state) % c.prime_heads == 0,
-            f"prime attention width {p_state} must be an integer divisible by prime_heads={c.prime_heads}",
+        check(is_int(v) and v > 0, f"{name} must be a positive integer, got {v!r}")
+    for name in ("merged_decoder", "fp16_params"):
+        check(isinstance(getattr(c, name), bool), f"{name} must be true or false, got {getattr(c, name)!r}")
+    t, lyrics = c.transformer, c.lyrics
+    t.validate("transformer.")
+    check(is_int(t.blocks), f"transformer.blocks must be a positive integer, got {t.blocks!r}")
+    c.geometry.validate("geometry.")
+    check(is_int(c.level) and 0 <= c.level < c.levels, f"level must be in [0, {c.levels - 1}], got {c.level!r}")
+    c.labels.validate("labels.")
+    lyrics.validate("lyrics.")
+    check(c.seq_len % t.blocks == 0, f"sequence length {c.seq_len} must be divisible by blocks={t.blocks}")  # type: ignore[operator]
+    check(lyrics.kind == "none" or c.labels.enabled, "lyrics conditioning needs labels.enabled=true")
+    check(lyrics.kind == "none" or not c.is_upsampler, "lyrics are only supported on the top prior")
+    if lyrics.alignment_layer is not None or lyrics.alignment_head is not None:
+        layer, head = lyrics.alignment_layer, lyrics.alignment_head
+        check(
+            is_int(layer) and 0 <= layer < t.depth,  # type: ignore[operator]
+            f"lyrics.alignment_layer must be in [0, {t.depth - 1}], got {layer!r}",
         )
-        _check(
-            c.prime_blocks is None or (_is_int(c.prime_blocks) and c.prime_blocks > 0 and c.n_tokens % c.prime_blocks == 0),
-            f"prime_blocks must be null or a positive divisor of n_tokens={c.n_tokens}, got {c.prime_blocks!r}",
-        )
-    if c.alignment_layer is not None or c.alignment_head is not None:
-        _check(
-            _is_int(c.alignment_layer) and 0 <= c.alignment_layer < c.depth,  # type: ignore[operator]
-            f"alignment_layer must be in [0, {c.depth - 1}], got {c.alignment_layer!r}",
-        )
-        _check(
-            _is_int(c.alignment_head) and 0 <= c.alignment_head < c.heads,  # type: ignore[operator]
-            f"alignment_head must be in [0, {c.heads - 1}], got {c.alignment_head!r}",
+        check(
+            is_int(head) and 0 <= head < t.heads,  # type: ignore[operator]
+            f"lyrics.alignment_head must be in [0, {t.heads - 1}], got {head!r}",
         )
     if c.is_upsampler:
-        for name in ("cond_width", "cond_depth", "cond_dilation_growth_rate"):
-            v = getattr(c, name)
-            _check(_is_int(v) and v > 0, f"{name} must be a positive integer, got {v!r}")
-        _check(
-            c.cond_dilation_cycle is None or (_is_int(c.cond_dilation_cycle) and c.cond_dilation_cycle > 0),
-            f"cond_dilation_cycle must be a positive integer or null, got {c.cond_dilation_cycle!r}",
-        )
-        _check(
+        c.upsampler.validate("upsampler.")
+        check(
             c.n_ctx % c.cond_downsample == 0,
             f"n_ctx={c.n_ctx} must be divisible by the upsampling factor {c.cond_downsample}",
         )

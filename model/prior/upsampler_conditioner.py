@@ -24,25 +24,25 @@ class UpsamplerConditioner(nn.Module):
         if not config.is_upsampler:
             raise InputError(f"level {config.level} is the top level: it has no upper codes to condition on")
         c = config
-        self.n_bins, self.width = c.n_bins, c.width
+        self.n_bins, self.width = c.n_bins, c.transformer.width
         self.n_upper = c.n_ctx // c.cond_downsample
-        self.x_emb = nn.Embedding(c.n_bins, c.width)
-        nn.init.normal_(self.x_emb.weight, std=0.02 * c.init_scale)
+        self.x_emb = nn.Embedding(c.n_bins, c.transformer.width)
+        nn.init.normal_(self.x_emb.weight, std=0.02 * c.transformer.init_scale)
         self.cond = DecoderConvBock(
-            c.width,
-            c.width,
-            c.downs_t[c.level + 1],
-            c.strides_t[c.level + 1],
-            width=c.cond_width,
-            depth=c.cond_depth,
-            m_conv=c.cond_m_conv,
-            dilation_growth_rate=c.cond_dilation_growth_rate,
-            dilation_cycle=c.cond_dilation_cycle,
-            res_scale=residual_scale(c.cond_res_scale, c.cond_depth),
+            c.transformer.width,
+            c.transformer.width,
+            c.geometry.downs_t[c.level + 1],
+            c.geometry.strides_t[c.level + 1],
+            width=c.upsampler.width,
+            depth=c.upsampler.depth,
+            m_conv=c.upsampler.m_conv,
+            dilation_growth_rate=c.upsampler.dilation_growth_rate,
+            dilation_cycle=c.upsampler.dilation_cycle,
+            res_scale=residual_scale(c.upsampler.res_scale, c.upsampler.depth),
             reverse_dilation=False,
             layout="blocks",
         )
-        self.ln = LayerNorm(c.width)
+        self.ln = LayerNorm(c.transformer.width)
 
     def forward(self, upper_codes: Tensor) -> Tensor:
         """upper_codes (N, n_ctx // cond_downsample) int64 in [0, n_bins) -> x_cond (N, n_ctx, width)."""

@@ -59,8 +59,8 @@ def code_nll(
             window = codes[:, w.start : w.end].to(level.device)  # (N, L)
             logits = prior(window, prior.conditioning(y, up), return_logits=True).logits  # (N, P + L, V)
             targets = window
-            if c.lyrics == "merged":
-                logits, targets = logits[:, c.n_tokens :], window + c.n_vocab  # music positions, merged ids
+            if c.lyrics.kind == "merged":
+                logits, targets = logits[:, c.lyrics.n_tokens :], window + c.lyrics.n_vocab  # music positions, merged ids
             bits = F.cross_entropy(logits.float().transpose(1, 2), targets, reduction="none") / math.log(2.0)  # (N, L)
             out[:, w.start + w.context : w.end] = bits[:, w.context :].cpu()
             report(progress, Progress("eval", w.end, total, c.level, index, len(windows)))

@@ -22,22 +22,22 @@ def geometry_for(hops: tuple[int, ...], sample_rate: int, configs: Mapping[int, 
         sample_rate=sample_rate,
         hops=tuple(hops),
         n_ctx=n_ctx,
-        min_duration=top_config.min_duration if timed and top_config else 0.0,
-        max_duration=top_config.max_duration if timed and top_config else math.inf,
+        min_duration=top_config.labels.min_duration if timed and top_config else 0.0,
+        max_duration=top_config.labels.max_duration if timed and top_config else math.inf,
     )
 
 
 def label_set_for(config: PriorConfig) -> LabelSet:
     """The labels one prior was trained with (id set, genre slots, lyric window, song-length range)."""
     return LabelSet(
-        version="v3" if config.labels_v3 else "v2",
-        max_bow_genre_size=config.max_bow_genre_size,
-        n_tokens=config.n_tokens,
+        version="v3" if config.labels.v3 else "v2",
+        max_bow_genre_size=config.labels.max_bow_genre_size,
+        n_tokens=config.lyrics.n_tokens,
         n_ctx=config.n_ctx,
         hop=config.hop_length,
-        sr=config.sample_rate,
-        min_duration=config.min_duration if config.time_signal else None,
-        max_duration=config.max_duration if config.time_signal else None,
+        sr=config.labels.sample_rate,
+        min_duration=config.labels.min_duration if config.time_signal else None,
+        max_duration=config.labels.max_duration if config.time_signal else None,
     )
 
 
@@ -55,7 +55,7 @@ def labels_for_priors(
 
     out = {}
     for level, config in configs.items():
-        if not config.labels:
+        if not config.labels.enabled:
             continue
         ls = label_set_for(config)
         out[level] = song_labels(meta, ls, table("artist", ls.version), table("genre", ls.version), strict=strict)

@@ -112,7 +112,7 @@ def _write_alignment(out: Path, model: SamplingModel, result: TaskResult, lyrics
     geo = model.geometry
     top = geo.n_levels - 1
     prior = model.priors.get(top)
-    if not lyrics or top not in result.labels or prior is None or prior.config.alignment_layer is None:
+    if not lyrics or top not in result.labels or prior is None or prior.config.lyrics.alignment_layer is None:
         return []
     hop_fraction = result.sample.params.hop_fraction_at(top, geo.n_levels)
     records = align_lyrics(model.levels()[top], result.sample.codes[top], result.labels[top], hop_fraction, geo.sample_rate)

@@ -20,14 +20,13 @@ from tests.helpers.factories import SR, build, tiny_model_dir, tiny_vqvae
 def make_models(root: Path) -> Path:
     """``root/tiny`` (VQ-VAE + 3 priors + ids), ``root/sketch`` (top prior only), ``root/codec`` (VQ-VAE only),
     ``root/plain`` (top prior and level-1 upsampler without label conditioning, no ids)."""
-    from dataclasses import replace
-
     from model.checkpoint.model_dir import save_component
     from model.prior import presets
     from model.sampling.loading import save_prior
 
     tiny_model_dir(root / "tiny")
-    plain = (replace(presets.tiny_prior(), labels=False), replace(presets.tiny_upsampler(1), labels=False))
+    unlabelled = {"labels": {"enabled": False}}
+    plain = (presets.with_changes(presets.tiny_prior(), **unlabelled), presets.with_changes(presets.tiny_upsampler(1), **unlabelled))
     for name, configs in (("sketch", (presets.tiny_prior(),)), ("codec", ()), ("plain", plain)):
         vq = tiny_vqvae()
         save_component(root / name, "vqvae", "vqvae", vq.config.to_dict(), vq.state_dict(), model_name=name)

@@ -137,8 +137,6 @@ def test_output_is_checked_before_sampling(tmp_path: Path, capsys: pytest.Captur
 
 
 def test_a_top_prior_only_model_says_which_lowest_level_works(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from dataclasses import replace
-
     from model.checkpoint.model_dir import save_component
     from model.sampling.loading import save_prior
     from tests.helpers.factories import build, tiny_vqvae
@@ -146,7 +144,7 @@ def test_a_top_prior_only_model_says_which_lowest_level_works(tmp_path: Path, ca
     model = tmp_path / "sketch"
     vq = tiny_vqvae()
     save_component(model, "vqvae", "vqvae", vq.config.to_dict(), vq.state_dict(), model_name="sketch")
-    save_prior(model, build(replace(presets.tiny_prior(), labels=False), seed=2))  # no labels: no id lists needed
+    save_prior(model, build(presets.with_changes(presets.tiny_prior(), labels={"enabled": False}), seed=2))  # no labels: no id lists needed
     args = ["sample", "--model", str(model), "--length", "0.05", "--precision", "fp32", "--total-length", "2"]
     assert main([*args, "-o", str(tmp_path / "a")]) == 2
     err = capsys.readouterr().err

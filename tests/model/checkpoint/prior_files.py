@@ -37,13 +37,13 @@ def window(c: PriorConfig, seed: int = 0, batch: int = 2) -> tuple[Tensor, Tenso
     """(codes (N, n_ctx), labels (N, 4 + G + n_tokens), codes of the level above (N, n_ctx // 4) or None)."""
     g = torch.Generator().manual_seed(seed)
     codes = torch.randint(0, c.n_bins, (batch, c.n_ctx), generator=g)
-    labels = torch.zeros(batch, c.n_labels + c.n_tokens, dtype=torch.long)
-    labels[:, 0] = 5 * c.sample_rate
+    labels = torch.zeros(batch, c.n_labels + c.lyrics.n_tokens, dtype=torch.long)
+    labels[:, 0] = 5 * c.labels.sample_rate
     labels[:, 1] = torch.tensor([0, c.sample_length])[:batch]
     labels[:, 2] = c.sample_length
-    labels[:, 3] = torch.randint(0, c.y_bins[1], (batch,), generator=g)
-    labels[:, 4 : c.n_labels] = torch.randint(0, c.y_bins[0], (batch, c.max_bow_genre_size), generator=g)
-    labels[:, c.n_labels :] = torch.randint(0, c.n_vocab, (batch, c.n_tokens), generator=g)
+    labels[:, 3] = torch.randint(0, c.labels.y_bins[1], (batch,), generator=g)
+    labels[:, 4 : c.n_labels] = torch.randint(0, c.labels.y_bins[0], (batch, c.labels.max_bow_genre_size), generator=g)
+    labels[:, c.n_labels :] = torch.randint(0, c.lyrics.n_vocab, (batch, c.lyrics.n_tokens), generator=g)
     upper = torch.randint(0, c.n_bins, (batch, c.n_ctx // c.cond_downsample), generator=g) if c.is_upsampler else None
     return codes, labels, upper
 

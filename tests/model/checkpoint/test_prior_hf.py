@@ -37,8 +37,8 @@ def save_hf_model(family: str, directory: Path) -> object:
     config = configuration.JukeboxConfig(
         vqvae_config=VQVAE,
         prior_config_list=[hf_prior_config(c).to_dict() for c in configs],
-        sampling_rate=top.sample_rate, timing_dims=top.t_bins, min_duration=top.min_duration,
-        max_duration=top.max_duration, max_nb_genres=top.max_bow_genre_size, metadata_conditioning=True,
+        sampling_rate=top.labels.sample_rate, timing_dims=top.labels.t_bins, min_duration=top.labels.min_duration,
+        max_duration=top.labels.max_duration, max_nb_genres=top.labels.max_bow_genre_size, metadata_conditioning=True,
     )  # fmt: skip
     torch.manual_seed(0)
     model = modeling.JukeboxModel(config).eval()

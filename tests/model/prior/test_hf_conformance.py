@@ -21,28 +21,30 @@ PATTERNS = {2: "raw_column_previous_row_attention", 10: "large_separated_enc_dec
 
 
 def hf_prior_config(c: PriorConfig):  # -> JukeboxPriorConfig
+    t, labels, lyrics, up, geo = c.transformer, c.labels, c.lyrics, c.upsampler, c.geometry
     encoder = None
-    if c.lyrics == "separate":
+    if lyrics.kind == "separate":
+        e = lyrics.encoder
         encoder = dict(
-            hidden_size=c.prime_width, num_layers=c.prime_depth, n_heads=c.prime_heads,
-            attention_pattern=PATTERNS[c.prime_attn_order], blocks=c.prime_blocks, init_scale=c.prime_init_scale,
-            attention_multiplier=c.prime_m_attn, mlp_multiplier=c.prime_m_mlp, mask=True,
-            nb_relevant_lyric_tokens=c.n_tokens, lyric_vocab_size=c.n_vocab, n_ctx=c.n_tokens,
+            hidden_size=e.width, num_layers=e.depth, n_heads=e.heads,
+            attention_pattern=PATTERNS[e.attn_order], blocks=e.blocks, init_scale=e.init_scale,
+            attention_multiplier=e.m_attn, mlp_multiplier=e.m_mlp, mask=True,
+            nb_relevant_lyric_tokens=lyrics.n_tokens, lyric_vocab_size=lyrics.n_vocab, n_ctx=lyrics.n_tokens,
             is_encoder_decoder=False, merged_decoder=False,
         )  # fmt: skip
     return hf_config.JukeboxPriorConfig(
-        level=c.levels - 1 - c.level, alignment_head=c.alignment_head, alignment_layer=c.alignment_layer,
-        attention_multiplier=c.m_attn, attention_pattern=PATTERNS[c.attn_order], blocks=c.blocks,
-        conv_res_scale=c.cond_res_scale, num_layers=c.depth, encoder_config=encoder,
-        encoder_loss_fraction=c.prime_loss_fraction, hidden_size=c.width, init_scale=c.init_scale,
-        is_encoder_decoder=c.lyrics == "merged", lyric_vocab_size=c.n_vocab, mask=True,
-        max_duration=c.max_duration, min_duration=c.min_duration, max_nb_genres=c.max_bow_genre_size,
-        merged_decoder=c.merged_decoder, metadata_conditioning=c.labels, metadata_dims=list(c.y_bins),
-        mlp_multiplier=c.m_mlp, music_vocab_size=c.n_bins, n_ctx=c.n_ctx, n_heads=c.heads,
-        nb_relevant_lyric_tokens=c.n_tokens, res_conv_depth=c.cond_depth, res_conv_width=c.cond_width,
-        res_convolution_multiplier=int(c.cond_m_conv), res_dilation_cycle=c.cond_dilation_cycle,
-        res_dilation_growth_rate=c.cond_dilation_growth_rate, res_downs_t=list(c.downs_t),
-        res_strides_t=list(c.strides_t), sampling_rate=c.sample_rate, timing_dims=c.t_bins,
+        level=c.levels - 1 - c.level, alignment_head=lyrics.alignment_head, alignment_layer=lyrics.alignment_layer,
+        attention_multiplier=t.m_attn, attention_pattern=PATTERNS[t.attn_order], blocks=t.blocks,
+        conv_res_scale=up.res_scale, num_layers=t.depth, encoder_config=encoder,
+        encoder_loss_fraction=lyrics.loss_fraction, hidden_size=t.width, init_scale=t.init_scale,
+        is_encoder_decoder=lyrics.kind == "merged", lyric_vocab_size=lyrics.n_vocab, mask=True,
+        max_duration=labels.max_duration, min_duration=labels.min_duration, max_nb_genres=labels.max_bow_genre_size,
+        merged_decoder=c.merged_decoder, metadata_conditioning=labels.enabled, metadata_dims=list(labels.y_bins),
+        mlp_multiplier=t.m_mlp, music_vocab_size=c.n_bins, n_ctx=c.n_ctx, n_heads=t.heads,
+        nb_relevant_lyric_tokens=lyrics.n_tokens, res_conv_depth=up.depth, res_conv_width=up.width,
+        res_convolution_multiplier=int(up.m_conv), res_dilation_cycle=up.dilation_cycle,
+        res_dilation_growth_rate=up.dilation_growth_rate, res_downs_t=list(geo.downs_t),
+        res_strides_t=list(geo.strides_t), sampling_rate=labels.sample_rate, timing_dims=labels.t_bins,
     )  # fmt: skip
 
 
@@ -64,7 +66,7 @@ def work_around_port(theirs, c: PriorConfig) -> None:  # type: ignore[no-untyped
         return audio, metadata, None if lyrics is None else lyrics.contiguous()
 
     theirs.get_cond = contiguous_lyrics
-    if c.lyrics == "none":  # the port's zero encoder loss reads .device off a None
+    if c.lyrics.kind == "none":  # the port's zero encoder loss reads .device off a None
         theirs.get_encoder_loss = lambda states, target: torch.tensor(0.0)
 
 
@@ -72,15 +74,15 @@ def window_inputs(c: PriorConfig, batch: int = 2, seed: int = 0) -> tuple[Tensor
     """(codes (N, n_ctx), labels (N, 4 + G + n_tokens), upper codes (N, n_ctx // 4) or None)."""
     g = torch.Generator().manual_seed(seed)
     codes = torch.randint(0, c.n_bins, (batch, c.n_ctx), generator=g)
-    labels = torch.zeros(batch, c.n_labels + c.n_tokens, dtype=torch.long)
-    total = int(5 * c.sample_rate)
+    labels = torch.zeros(batch, c.n_labels + c.lyrics.n_tokens, dtype=torch.long)
+    total = int(5 * c.labels.sample_rate)
     labels[:, 0] = total
     labels[:, 1] = torch.tensor([0, total - c.sample_length // 2])[:batch]  # 2nd window runs past the end
     labels[:, 2] = c.sample_length
-    labels[:, 3] = torch.randint(0, c.y_bins[1], (batch,), generator=g)
-    labels[:, 4 : c.n_labels] = torch.randint(-1, c.y_bins[0], (batch, c.max_bow_genre_size), generator=g)
+    labels[:, 3] = torch.randint(0, c.labels.y_bins[1], (batch,), generator=g)
+    labels[:, 4 : c.n_labels] = torch.randint(-1, c.labels.y_bins[0], (batch, c.labels.max_bow_genre_size), generator=g)
     labels[:, 4] = labels[:, 4].clamp(min=0)
-    labels[:, c.n_labels :] = torch.randint(0, c.n_vocab, (batch, c.n_tokens), generator=g)
+    labels[:, c.n_labels :] = torch.randint(0, c.lyrics.n_vocab, (batch, c.lyrics.n_tokens), generator=g)
     upper = torch.randint(0, c.n_bins, (batch, c.n_ctx // c.cond_downsample), generator=g) if c.is_upsampler else None
     return codes, labels, upper
 
@@ -104,7 +106,7 @@ def test_logits_and_losses_match_hf(family: str) -> None:
     torch.testing.assert_close(out.gen_loss, metrics["next_token_prediction_loss"], rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(out.prime_loss, metrics["encoder_loss"].float(), rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(out.loss, loss.float(), rtol=1e-5, atol=1e-5)
-    if c.lyrics != "none":
+    if c.lyrics.kind != "none":
         assert out.prime_loss > 0 and not torch.isclose(out.loss, out.gen_loss)
 
 
@@ -112,14 +114,14 @@ def test_logits_and_losses_match_hf(family: str) -> None:
 def test_alignment_attention_matches_hf_attention_probs(family: str) -> None:
     ours, theirs, c = both(family)
     codes, labels, _ = window_inputs(c)
-    layer, head = c.alignment_layer, c.alignment_head
+    layer, head = c.lyrics.alignment_layer, c.lyrics.alignment_head
     assert layer is not None and head is not None
     with torch.no_grad():
         weights = ours.alignment_attention(codes, ours.conditioning(labels))  # (N, n_ctx, n_tokens)
         theirs.prior.transformer.set_record_attn({layer})
         theirs.forward_tokens(codes, [], labels)
     probs = theirs.prior.transformer._attn_mods[layer].attn.attention_prob  # (N, H, n_ctx, n_tokens)
-    assert weights.shape == (2, c.n_ctx, c.n_tokens)
+    assert weights.shape == (2, c.n_ctx, c.lyrics.n_tokens)
     torch.testing.assert_close(weights, probs[:, head].float(), rtol=1e-5, atol=1e-6)
 
 

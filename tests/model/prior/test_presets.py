@@ -20,13 +20,13 @@ def test_official_geometry() -> None:
     assert [c.hop_length for c in (u0, u1, p5)] == [8, 32, 128]
     assert [c.sample_length for c in (u0, u1, p5, p1)] == [65536, 262144, 1048576, 786432]
     assert u0.cond_downsample == u1.cond_downsample == 4 and p5.cond_downsample == 0
-    assert not u0.cond_res_scale and u1.cond_res_scale
-    assert (p1.seq_len, p1.seq_len // p1.blocks, p1.vocab_size, p1.n_labels) == (6528, 102, 2127, 5)
-    assert (p5l.seq_len, p5l.vocab_size, p5l.n_labels, p5l.lyrics, p5l.n_tokens) == (8192, 2048, 9, "separate", 512)
+    assert not u0.upsampler.res_scale and u1.upsampler.res_scale
+    assert (p1.seq_len, p1.transformer.blocks, p1.vocab_size, p1.n_labels) == (6528, 64, 2127, 5)  # 102 per block
+    assert (p5l.seq_len, p5l.vocab_size, p5l.n_labels, p5l.lyrics.kind, p5l.lyrics.n_tokens) == (8192, 2048, 9, "separate", 512)
     assert (p5.merged_decoder, p5l.merged_decoder, p1.merged_decoder, u0.merged_decoder) == (True, True, False, False)
-    assert p1.labels_v3 and p1.y_bins == (604, 7898) and p5.y_bins == (120, 4111)
-    assert (p5.min_duration, p5l.min_duration, p1.min_duration) == (60.0, 23.8, 17.84)
-    assert (p5l.alignment_layer, p5l.alignment_head, p1.alignment_layer, p1.alignment_head) == (68, 2, 63, 0)
+    assert p1.labels.v3 and p1.labels.y_bins == (604, 7898) and p5.labels.y_bins == (120, 4111)
+    assert (p5.labels.min_duration, p5l.labels.min_duration, p1.labels.min_duration) == (60.0, 23.8, 17.84)
+    assert (p5l.lyrics.alignment_layer, p5l.lyrics.alignment_head, p1.lyrics.alignment_layer, p1.lyrics.alignment_head) == (68, 2, 63, 0)
     assert p5.fp16_params and p5l.fp16_params and not p1.fp16_params and not u0.fp16_params
 
 
@@ -86,20 +86,21 @@ def test_small_prior_hparams_without_labels() -> None:
     hps = {**DEFAULTS, "n_ctx": 8192, "prior_width": 1024, "prior_depth": 48, "attn_order": 2, "blocks": 64,
            "init_scale": 0.7, "labels": False, "level": 1}  # fmt: skip
     c = prior_config_from_hps(hps, {**hps, "levels": 2, "downs_t": (5, 3), "strides_t": (2, 2), "l_bins": 1024, "sr": 22050})
-    assert (c.labels, c.lyrics, c.n_bins, c.hop_length, c.is_upsampler) == (False, "none", 1024, 256, False)
+    assert (c.labels.enabled, c.lyrics.kind, c.n_bins, c.hop_length, c.is_upsampler) == (False, "none", 1024, 256, False)
 
 
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (dict(lyrics="both"), "lyrics must be one of"),
-        (dict(blocks=3), "divisible by blocks=3"),
-        (dict(heads=3), "divisible by heads=3"),
+        (dict(lyrics={"kind": "both"}), "lyrics.kind must be one of"),
+        (dict(transformer={"blocks": 3}), "divisible by blocks=3"),
+        (dict(transformer={"heads": 3}), "divisible by heads=3"),
         (dict(level=3), r"level must be in \[0, 2\]"),
-        (dict(alignment_layer=16), r"alignment_layer must be in \[0, 15\]"),
-        (dict(n_tokens=0), "needs n_tokens > 0"),
-        (dict(width=-1), "width must be a positive integer"),
-        (dict(min_duration=30.0), "must exceed min_duration"),
+        (dict(lyrics={"alignment_layer": 16}), r"lyrics.alignment_layer must be in \[0, 15\]"),
+        (dict(lyrics={"n_tokens": 0}), "needs n_tokens > 0"),
+        (dict(transformer={"width": -1}), "transformer.width must be a positive integer"),
+        (dict(labels={"min_duration": 30.0}), "labels.max_duration 20.0 must exceed min_duration"),
+        (dict(labels={"enabled": False}), "lyrics conditioning needs labels.enabled"),
     ],
 )
 def test_invalid_configs_raise_config_error(change: dict, message: str) -> None:
@@ -111,8 +112,10 @@ def test_from_dict_rejects_unknown_and_missing_keys() -> None:
     d = presets.tiny_prior().to_dict()
     with pytest.raises(ConfigError, match="unknown keys"):
         PriorConfig.from_dict({**d, "widht": 3})
-    del d["width"]
-    with pytest.raises(ConfigError, match="width"):
+    with pytest.raises(ConfigError, match=r"transformer has unknown keys \['widht'\]"):
+        PriorConfig.from_dict({**d, "transformer": {**d["transformer"], "widht": 3}})
+    del d["transformer"]["width"]
+    with pytest.raises(ConfigError, match="transformer.*width"):
         PriorConfig.from_dict(d)
     with pytest.raises(ConfigError, match="unknown prior preset"):
         presets.official("prior_7b")

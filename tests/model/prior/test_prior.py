@@ -21,10 +21,10 @@ FAMILIES = {
 
 def inputs(c: PriorConfig, batch: int = 2) -> tuple[Tensor, Tensor, Tensor | None]:
     codes = torch.randint(0, c.n_bins, (batch, c.n_ctx))
-    labels = torch.zeros(batch, c.n_labels + c.n_tokens, dtype=torch.long)
-    labels[:, 0], labels[:, 2], labels[:, 3] = int(3 * c.sample_rate), c.sample_length, 1
+    labels = torch.zeros(batch, c.n_labels + c.lyrics.n_tokens, dtype=torch.long)
+    labels[:, 0], labels[:, 2], labels[:, 3] = int(3 * c.labels.sample_rate), c.sample_length, 1
     labels[:, 4:6] = torch.tensor([2, -1])
-    labels[:, c.n_labels :] = torch.randint(0, c.n_vocab, (batch, c.n_tokens))
+    labels[:, c.n_labels :] = torch.randint(0, c.lyrics.n_vocab, (batch, c.lyrics.n_tokens))
     upper = torch.randint(0, c.n_bins, (batch, c.n_ctx // 4)) if c.is_upsampler else None
     return codes, labels, upper
 
@@ -47,8 +47,8 @@ def test_cached_steps_in_chunks_equal_the_full_pass(family: str) -> None:
         full = prior(codes, cond, return_logits=True).logits
         assert full is not None
         full = full[:, c.prime_len :]  # music positions
-        if c.lyrics == "merged":
-            full = fold_merged_logits(full, c.n_vocab)
+        if c.lyrics.kind == "merged":
+            full = fold_merged_logits(full, c.lyrics.n_vocab)
         cache = prior.new_cache(2, torch.float32)
         rows = [prior.logits_step(codes[:, :0], cond, cache)]  # unprimed start: predicts code 0
         assert prior.music_position(cache) == 0
@@ -58,9 +58,9 @@ def test_cached_steps_in_chunks_equal_the_full_pass(family: str) -> None:
             assert prior.music_position(cache) == stop
     stepped = torch.stack(rows, dim=1)  # (N, 1 + len(stops), step_vocab): one row per call
     assert stepped.shape == (2, 1 + len(stops), prior.step_vocab) and stepped.dtype == torch.float32
-    assert prior.step_vocab == (c.n_vocab + c.n_bins if c.lyrics == "merged" else c.n_bins)
-    assert prior.step_fold == (c.n_vocab if c.lyrics == "merged" else 0)
-    if c.lyrics == "merged":  # the merged ids, unfolded: fold them as the full pass's reference is folded
+    assert prior.step_vocab == (c.lyrics.n_vocab + c.n_bins if c.lyrics.kind == "merged" else c.n_bins)
+    assert prior.step_fold == (c.lyrics.n_vocab if c.lyrics.kind == "merged" else 0)
+    if c.lyrics.kind == "merged":  # the merged ids, unfolded: fold them as the full pass's reference is folded
         stepped = fold_merged_logits(stepped, prior.step_fold)
     torch.testing.assert_close(stepped, full[:, [0, *stops]], rtol=1e-4, atol=1e-5)
     with pytest.raises(InputError):
@@ -99,7 +99,7 @@ def test_separate_lyrics_loss_trains_the_lyrics_encoder() -> None:
     prior = randomised(c).train()
     codes, labels, _ = inputs(c)
     out = prior(codes, prior.conditioning(labels))
-    expected = 0.4 * out.prime_loss * c.n_tokens / (c.n_tokens + c.n_ctx) + out.gen_loss * c.n_ctx / (c.n_tokens + c.n_ctx)
+    expected = 0.4 * out.prime_loss * c.lyrics.n_tokens / (c.lyrics.n_tokens + c.n_ctx) + out.gen_loss * c.n_ctx / (c.lyrics.n_tokens + c.n_ctx)
     torch.testing.assert_close(out.loss, expected)
     out.loss.backward()
     for name in ("prime_prior.x_emb.weight", "prime_state_proj.w", "prime_x_out.weight", "y_emb.artist_emb.emb.weight"):
@@ -134,7 +134,7 @@ def test_conditioning_rejects_wrong_inputs() -> None:
         top.conditioning(labels[:, :4], None)
     with pytest.raises(InputError, match=r"must lie in \[0, 63\]"):
         top(codes + 64, top.conditioning(labels))
-    short = presets.with_changes(presets.tiny_prior(), min_duration=10.0)
+    short = presets.with_changes(presets.tiny_prior(), labels={"min_duration": 10.0})
     with pytest.raises(InputError, match="outside the embedding range"):  # total length below min_duration
         JukeboxPrior(short).conditioning(labels)
 
@@ -144,7 +144,7 @@ def test_alignment_needs_a_lyrics_layer() -> None:
     codes, labels, _ = inputs(prior.config)
     with pytest.raises(InputError, match="no lyrics alignment layer"):
         prior.alignment_attention(codes, prior.conditioning(labels))
-    c = presets.with_changes(presets.tiny_prior_merged(), alignment_layer=3)  # a block-attention layer
+    c = presets.with_changes(presets.tiny_prior_merged(), lyrics={"alignment_layer": 3})  # a block-attention layer
     merged = JukeboxPrior(c)
     codes, labels, _ = inputs(c)
     with pytest.raises(InputError, match="lyrics-reading layer"):
@@ -153,7 +153,7 @@ def test_alignment_needs_a_lyrics_layer() -> None:
 
 @pytest.mark.parametrize("make", [presets.tiny_prior, presets.tiny_upsampler])
 def test_unlabelled_prior_starts_from_a_learned_token(make) -> None:
-    c = presets.with_changes(make(), labels=False)
+    c = presets.with_changes(make(), labels={"enabled": False})
     prior = JukeboxPrior(c).eval()
     keys = set(prior.state_dict())
     assert "prior.start_token" in keys and not any(k.startswith("y_emb.") for k in keys)

@@ -23,8 +23,8 @@ def slow_reference(prior, cond, context, uniforms):  # type: ignore[no-untyped-d
     for i in range(uniforms.shape[1]):
         padded = torch.cat([seq, seq.new_zeros(seq.shape[0], 1)], dim=1)  # (B, t + 1); last entry unused
         logits = prior(padded, cond, return_logits=True).logits[:, -1]  # (B, V)
-        if prior.config.lyrics == "merged":
-            logits = fold_merged_logits(logits, prior.config.n_vocab)
+        if prior.config.lyrics.kind == "merged":
+            logits = fold_merged_logits(logits, prior.config.lyrics.n_vocab)
         seq = torch.cat([seq, sample_from_logits(logits, uniforms[:, i])[:, None]], dim=1)
     return seq[:, context.shape[1] :]
 
@@ -38,7 +38,7 @@ def test_cached_engine_window_matches_full_forward(config) -> None:  # type: ign
 
     level = JukeboxLevel(build(config))
     level.use_precision("fp32")
-    labels = tiny_labels({config.level: config}, lyrics="la la la")[config.level] if config.labels else None
+    labels = tiny_labels({config.level: config}, lyrics="la la la")[config.level] if config.labels.enabled else None
     b = 2
     y = labels.for_window(0).y.expand(b, -1) if labels else None
     upper = torch.randint(0, config.n_bins, (b, config.n_ctx // 4)) if config.is_upsampler else None
@@ -214,7 +214,7 @@ def test_merged_lyrics_prior_samples_all_ids_then_folds_at_any_temperature() -> 
         for i in range(uniforms.shape[1]):  # reference: a fresh cache fed the whole sequence every step
             cache = prior.new_cache(b, torch.float32, torch.device("cpu"))
             logits = prior.logits_step(seq, cond, cache)  # (B, n_vocab + n_bins): merged ids, unfolded
-            step = sample_from_logits(logits, uniforms[:, i], 0.7, 5, 0.0, config.n_vocab)
+            step = sample_from_logits(logits, uniforms[:, i], 0.7, 5, 0.0, config.lyrics.n_vocab)
             seq = torch.cat([seq, step[:, None]], dim=1)
     assert torch.equal(fast, seq[:, context.shape[1] :])
     assert int(fast.max()) < config.n_bins
