@@ -96,11 +96,25 @@ def _check_type(key: str, value: Any, default: Any) -> None:
         raise ConfigError(f"[bridge] {key} = {value!r} must be {want}")
 
 
+def plain_host(host: str) -> str:
+    """``host`` in one canonical spelling for comparisons: an IPv4-mapped IPv6 address (how a dual-stack
+    "::" socket reports IPv4 senders, e.g. ``::ffff:127.0.0.1``) as its IPv4 address, any other IP address
+    in its compressed form; names and scoped addresses as they are."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
+
+
 def is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses of either family, IPv4-mapped ones included."""
     if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(plain_host(host)).is_loopback
     except ValueError:
         return False
 

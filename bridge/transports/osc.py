@@ -15,6 +15,7 @@ loop forever); both are logged. Requests never block: the dispatcher's engine ca
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import select
 import socket
@@ -22,7 +23,7 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from bridge.config import BridgeConfig, is_loopback
+from bridge.config import BridgeConfig, is_loopback, plain_host
 from bridge.dispatcher import Dispatcher, Reply, Request
 from bridge.jobs import JobEvent
 from bridge.protocol import osc_wire
@@ -45,11 +46,15 @@ class OscFrontEnd:
         self._lock = threading.Lock()
         # source -> (reply address, wants every job's events)
         self._clients: OrderedDict[Address, tuple[Address, bool]] = OrderedDict()
+        self._allowed_hosts = frozenset(plain_host(h) for h in config.osc_allowed_sources)
 
     def start(self) -> None:
         family = socket.AF_INET6 if ":" in self.config.osc_host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_DGRAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        if family == socket.AF_INET6 and ipaddress.ip_address(self.config.osc_host).is_unspecified:
+            # "::" means both families whatever the system default (net.ipv6.bindv6only, BSD, Windows)
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         sock.bind((self.config.osc_host, self.config.osc_port))
         self._sock = sock
         host, port = sock.getsockname()[:2]
@@ -111,9 +116,12 @@ class OscFrontEnd:
             self._reply(source, "", Reply.error("unknown", "internal", "internal error; see the daemon log"))
 
     def _allowed(self, host: str) -> bool:
+        """Whether a datagram from ``host`` is served: always on a loopback-only daemon, else loopback and
+        ``osc_allowed_sources``, compared in one spelling (``plain_host``: IPv4 senders of a dual-stack
+        socket arrive as ``::ffff:a.b.c.d``)."""
         if is_loopback(self.config.osc_host):
             return True
-        return host in self.config.osc_allowed_sources or is_loopback(host)
+        return plain_host(host) in self._allowed_hosts or is_loopback(host)
 
     def _datagram(self, data: bytes, source: Address) -> None:
         try:
@@ -164,7 +172,7 @@ class OscFrontEnd:
 
     def _register_check(self, source: Address, content: dict[str, Any]) -> Reply | None:
         host = content.get("reply_host", source[0])
-        if host != source[0] and not (is_loopback(str(host)) and is_loopback(source[0])):
+        if plain_host(str(host)) != plain_host(source[0]) and not (is_loopback(str(host)) and is_loopback(source[0])):
             return Reply.error("hello", "not_allowed", f"reply_host {host!r} must be the sender's own address {source[0]}")
         if self.address is not None and content.get("reply_port") == self.address[1]:
             return Reply.error("hello", "not_allowed", f"reply_port {self.address[1]} is the daemon's own port")
@@ -198,6 +206,8 @@ class OscFrontEnd:
         sock = self._sock
         if sock is None:
             return
+        if sock.family == socket.AF_INET6 and "." in address[0] and ":" not in address[0]:
+            address = (f"::ffff:{address[0]}", address[1])  # an IPv4 reply_host, out of a dual-stack socket
         for datagram in datagrams:
             try:
                 sock.sendto(datagram, address)
