@@ -29,6 +29,7 @@ from bridge.jobs import JobEvent
 from bridge.protocol import osc_wire
 from bridge.protocol import schema as protocol
 from bridge.protocol.schema import ProtocolError
+from bridge.transports import osc_paging
 
 log = logging.getLogger("segue.bridge.osc")
 
@@ -124,14 +125,20 @@ class OscFrontEnd:
         return plain_host(host) in self._allowed_hosts or is_loopback(host)
 
     def _datagram(self, data: bytes, source: Address) -> None:
+        # a non-loopback source may be forged: what its datagram draws in replies is bounded (osc_paging)
+        spend = osc_paging.Budget(None if is_loopback(source[0]) else osc_paging.budget(len(data)))
         try:
             messages = osc_wire.parse_packet(data)
         except ProtocolError as exc:
-            self._reply(source, "", Reply.error("unknown", exc.code, exc.message))
+            self._reply(source, "", Reply.error("unknown", exc.code, exc.message), spend=spend)
             return
         if not messages:
-            self._reply(source, "", Reply.error("unknown", "bad_request", "the OSC bundle holds no message"))
-        for message in messages:
+            self._reply(source, "", Reply.error("unknown", "bad_request", "the OSC bundle holds no message"), spend=spend)
+        for n, message in enumerate(messages):
+            if spend.spent:  # one too_large said so already: the rest of the bundle would only amplify
+                log.warning("osc bundle from %s: reply budget spent, %d message(s) not answered", source,
+                            len(messages) - n)
+                break
             if message.address in (osc_wire.REPLY, osc_wire.EVENT):
                 # a reply or event sent back to us (a client that registered the daemon's own port, or two
                 # daemons pointed at each other): answering it would start an endless ping-pong
@@ -142,15 +149,20 @@ class OscFrontEnd:
             except ProtocolError as exc:
                 first = message.params[0] if message.params else ""
                 req_id = first if osc_wire.is_request_id(first) else ""
-                self._reply(source, req_id, Reply.error(message.address.rsplit("/", 1)[-1][:64], exc.code, exc.message))
+                self._reply(source, req_id, Reply.error(message.address.rsplit("/", 1)[-1][:64], exc.code, exc.message), spend=spend)
                 continue
             reply_to = source
             if msg_type != "hello" and "reply_port" in content:  # one-shot senders (oscsend) name a port
                 port = content.pop("reply_port")
                 if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-                    self._reply(source, req_id, Reply.error(msg_type, "bad_request", "reply_port must be 1..65535"))
+                    self._reply(source, req_id, Reply.error(msg_type, "bad_request", "reply_port must be 1..65535"), spend=spend)
                     continue
                 reply_to = (source[0], port)
+            try:
+                page = osc_paging.page_args(msg_type, content, is_loopback(source[0]))
+            except ProtocolError as exc:
+                self._reply(source, req_id, Reply.error(msg_type, exc.code, exc.message), spend=spend)
+                continue
             events_to = self._reply_address(source, reply_to)  # a job's events follow its submit's reply
             request = Request(msg_type, content, (), peer=f"{source[0]}:{source[1]}", transport="osc",
                               events_to=f"{events_to[0]}:{events_to[1]}")
@@ -159,16 +171,18 @@ class OscFrontEnd:
                 try:  # the registration reads reply_host/reply_port: only once they are checked (a nil port)
                     hello = protocol.validate_request("hello", content)
                 except ProtocolError as exc:
-                    self._reply(source, req_id, Reply.error("hello", exc.code, exc.message))
+                    self._reply(source, req_id, Reply.error("hello", exc.code, exc.message), spend=spend)
                     continue
                 error = self._register_check(source, hello)
                 if error is not None:
-                    self._reply(source, req_id, error)
+                    self._reply(source, req_id, error, spend=spend)
                     continue
             reply = self.dispatcher.handle(request)
             if msg_type == "hello" and reply.status == "ok":
                 self._register(source, hello)
-            self._reply(source, req_id, reply, reply_to)
+            if page is not None:
+                reply = osc_paging.paged(reply, msg_type, page)
+            self._reply(source, req_id, reply, reply_to, spend=spend, offset=0 if page is None else page.offset)
 
     def _register_check(self, source: Address, content: dict[str, Any]) -> Reply | None:
         host = content.get("reply_host", source[0])
@@ -195,10 +209,17 @@ class OscFrontEnd:
             registered = self._clients.get(source)
         return source if registered is None else registered[0]
 
-    def _reply(self, source: Address, req_id: str | int, reply: Reply, reply_to: Address | None = None) -> None:
+    def _reply(self, source: Address, req_id: str | int, reply: Reply, reply_to: Address | None = None,
+               spend: osc_paging.Budget | None = None, offset: int = 0) -> None:
+        """Send ``reply``; with ``spend`` (the datagram's reply budget) cut to fit it (``osc_paging.fit``;
+        ``offset``: where the reply's page starts)."""
         address = self._reply_address(source, reply_to)
         msg_type = reply.msg_type[: -len("_reply")] if reply.msg_type.endswith("_reply") else reply.msg_type
-        self._send(osc_wire.reply_datagrams(req_id, msg_type, reply.status, reply.content), address)
+        if spend is None:
+            datagrams = osc_wire.reply_datagrams(req_id, msg_type, reply.status, reply.content)
+        else:
+            datagrams = osc_paging.fit(req_id, msg_type, reply, offset, spend)
+        self._send(datagrams, address)
         if reply.shutdown:
             log.info("shutdown requested over OSC by %s", source)
 
