@@ -9,6 +9,7 @@ clip itself, so the demo's reconstruction numbers are on held-out audio. CPU onl
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import threading
@@ -79,7 +80,7 @@ def main() -> None:
             "steps": start_step + line.step,
             "songs": args.songs,
             "seconds_per_song": args.seconds,
-            "train_config": {k: v for k, v in config.__dict__.items()},
+            "train_config": dataclasses.asdict(config),
             "final": line.__dict__,
             "bandwidth": bw.__dict__,
         }

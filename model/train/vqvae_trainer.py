@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
@@ -22,10 +22,13 @@ from model.vqvae import VQVAE
 from model.vqvae.bottleneck import BottleneckBlock
 from model.vqvae.ema import CodebookEMA, make_codebook_emas
 from model.vqvae.losses import Bandwidth, vqvae_loss
+from model.vqvae.training import VQVAETraining
 
 
 @dataclass(frozen=True)
 class VQVAETrainConfig:
+    """One training run: the optimiser and batches here, the loss weights and codebook EMA in ``training``."""
+
     steps: int = 1000
     batch_size: int = 4
     sample_length: int = 32768  # samples per chunk; a multiple of the top hop
@@ -36,6 +39,7 @@ class VQVAETrainConfig:
     precision: Literal["fp32", "bf16"] = "fp32"
     restore_codebooks: bool = False  # fine-tuning: start the EMA from the model's trained codebooks
     log_every: int = 25
+    training: VQVAETraining = field(default_factory=VQVAETraining)
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,7 @@ def train_vqvae(
     if chunks.sample_length != config.sample_length:
         raise InputError(f"chunks are {chunks.sample_length} samples, config says {config.sample_length}")
     if emas is None:
-        emas = make_codebook_emas(vqvae.config)
+        emas = make_codebook_emas(vqvae.config, config.training)
         if config.restore_codebooks:
             tokens = [config.batch_size * config.sample_length // hop for hop in vqvae.config.hop_lengths]
             for level, ema in enumerate(emas):
@@ -106,7 +110,7 @@ def train_vqvae(
             audio = chunks.batch(config.batch_size)  # (N, T, 1)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.precision == "bf16"):
                 output = vqvae(audio, ema=emas)
-            loss = vqvae_loss(vqvae.config, audio, output, bandwidth)
+            loss = vqvae_loss(config.training, audio, output, bandwidth)
             optimiser.zero_grad(set_to_none=True)
             loss.total.backward()
             nn.utils.clip_grad_norm_(vqvae.parameters(), config.grad_clip)

@@ -2,6 +2,7 @@
 
 from model.vqvae.config import VQVAEConfig, official_vqvae_config
 from model.vqvae.ema import CodebookEMA, CodebookMetrics, make_codebook_emas
+from model.vqvae.training import VQVAETraining
 from model.vqvae.vqvae import VQVAE, VQVAEOutput
 
 __all__ = [
@@ -10,6 +11,7 @@ __all__ = [
     "CodebookMetrics",
     "VQVAEConfig",
     "VQVAEOutput",
+    "VQVAETraining",
     "make_codebook_emas",
     "official_vqvae_config",
 ]

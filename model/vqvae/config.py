@@ -1,4 +1,6 @@
-"""VQ-VAE configuration: one frozen dataclass, with Jukebox's hyper-parameter names mapped in one table."""
+"""VQ-VAE configuration: one frozen dataclass of the architecture, with Jukebox's hyper-parameter names mapped
+in one table. How it is trained (loss weights, codebook EMA) is ``model.vqvae.training.VQVAETraining``.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from common.errors import ConfigError
-
-LOSS_FNS = ("l1", "l2", "linf", "lmix")
+from model.vqvae.training import TRAINING_KEYS
 
 # our field name -> Jukebox hps name (the only place the two vocabularies meet)
 JUKEBOX_NAMES: dict[str, str] = {
@@ -20,8 +21,6 @@ JUKEBOX_NAMES: dict[str, str] = {
     "strides_t": "strides_t",
     "emb_width": "emb_width",
     "codebook_size": "l_bins",
-    "codebook_decay": "l_mu",
-    "commit": "commit",
     "width": "width",
     "depth": "depth",
     "m_conv": "m_conv",
@@ -31,14 +30,6 @@ JUKEBOX_NAMES: dict[str, str] = {
     "reverse_decoder_dilation": "vqvae_reverse_decoder_dilation",
     "zero_out": "zero_out",
     "res_scale": "res_scale",
-    "revival_threshold": "revival_threshold",
-    "spectral": "spectral",
-    "multispectral": "multispectral",
-    "loss_fn": "loss_fn",
-    "lmix_l1": "lmix_l1",
-    "lmix_l2": "lmix_l2",
-    "lmix_linf": "lmix_linf",
-    "linf_k": "linf_k",
 }
 
 # Jukebox's DEFAULTS (hparams.py "audio", "vqvae", "vqvae_conv_block") for keys missing from an hps mapping
@@ -49,8 +40,6 @@ JUKEBOX_DEFAULTS: dict[str, Any] = {
     "strides_t": (2, 2),
     "emb_width": 64,
     "l_bins": 512,
-    "l_mu": 0.99,
-    "commit": 1.0,
     "width": 128,
     "depth": 3,
     "m_conv": 1.0,
@@ -60,14 +49,6 @@ JUKEBOX_DEFAULTS: dict[str, Any] = {
     "vqvae_reverse_decoder_dilation": True,
     "zero_out": False,
     "res_scale": False,
-    "revival_threshold": 1.0,
-    "spectral": 0.0,
-    "multispectral": 1.0,
-    "loss_fn": "l2",
-    "lmix_l1": 0.0,
-    "lmix_l2": 0.0,
-    "lmix_linf": 0.0,
-    "linf_k": 2048,
 }
 
 
@@ -85,8 +66,6 @@ class VQVAEConfig:
     strides_t: tuple[int, ...] = (2, 2, 2)
     emb_width: int = 64  # latent / codebook vector width
     codebook_size: int = 2048  # codes per level (l_bins)
-    codebook_decay: float = 0.99  # EMA decay of the codebook (l_mu)
-    commit: float = 0.02  # commitment-loss weight
     width: int = 32
     depth: int = 4
     m_conv: float = 1.0  # hidden width of a residual block = m_conv * width
@@ -96,14 +75,6 @@ class VQVAEConfig:
     reverse_decoder_dilation: bool = True
     zero_out: bool = False
     res_scale: bool = False
-    revival_threshold: float = 1.0  # codes with EMA usage below this are restarted
-    spectral: float = 0.0
-    multispectral: float = 1.0
-    loss_fn: str = "lmix"
-    lmix_l1: float = 0.0
-    lmix_l2: float = 1.0
-    lmix_linf: float = 0.02
-    linf_k: int = 2048
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -140,6 +111,9 @@ class VQVAEConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> VQVAEConfig:
+        """Inverse of ``to_dict``. The training keys that configs written before ``VQVAETraining`` carry
+        (commit, loss_fn, codebook_decay, ...) are skipped: read them with ``VQVAETraining.from_vqvae_dict``."""
+        d = {k: v for k, v in d.items() if k not in TRAINING_KEYS}
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
@@ -165,11 +139,8 @@ def official_vqvae_config() -> VQVAEConfig:
 
 
 _INT_TUPLES = ("downs_t", "strides_t", "multipliers")
-_INTS = ("sample_rate", "levels", "emb_width", "codebook_size", "width", "depth", "dilation_growth_rate", "linf_k")
-_FLOATS = (
-    "codebook_decay", "commit", "m_conv", "revival_threshold", "spectral", "multispectral",
-    "lmix_l1", "lmix_l2", "lmix_linf",
-)
+_INTS = ("sample_rate", "levels", "emb_width", "codebook_size", "width", "depth", "dilation_growth_rate")
+_FLOATS = ("m_conv",)
 _BOOLS = ("reverse_decoder_dilation", "zero_out", "res_scale")
 
 
@@ -195,13 +166,11 @@ def _coerce(key: str, v: Any) -> Any:
         raise ConfigError(f"VQ-VAE config: {key} must be true or false, got {v!r}")
     if key == "dilation_cycle" and v is not None and not _is_int(v):
         raise ConfigError(f"VQ-VAE config: dilation_cycle must be an integer or null, got {v!r}")
-    if key == "loss_fn" and not isinstance(v, str):
-        raise ConfigError(f"VQ-VAE config: loss_fn must be one of {LOSS_FNS}, got {v!r}")
     return v
 
 
 def _validate(c: VQVAEConfig) -> None:
-    for key in _INTS + _FLOATS + _BOOLS + ("dilation_cycle", "loss_fn"):
+    for key in _INTS + _FLOATS + _BOOLS + ("dilation_cycle",):
         _coerce(key, getattr(c, key))
     for key in _INT_TUPLES:
         value = getattr(c, key)
@@ -219,19 +188,13 @@ def _validate(c: VQVAEConfig) -> None:
             raise ConfigError(f"VQ-VAE config: {key} entries must be >= 1, got {list(value)}")
     if any(s % 2 for s in c.strides_t):
         raise ConfigError(f"VQ-VAE config: strides_t entries must be even, got {list(c.strides_t)}")
-    for key in ("sample_rate", "emb_width", "codebook_size", "width", "depth", "dilation_growth_rate", "linf_k"):
+    for key in ("sample_rate", "emb_width", "codebook_size", "width", "depth", "dilation_growth_rate"):
         if getattr(c, key) < 1:
             raise ConfigError(f"VQ-VAE config: {key} must be >= 1, got {getattr(c, key)}")
     if c.dilation_cycle is not None and c.dilation_cycle < 1:
         raise ConfigError(f"VQ-VAE config: dilation_cycle must be >= 1 or null, got {c.dilation_cycle}")
-    if not 0.0 <= c.codebook_decay < 1.0:
-        raise ConfigError(f"VQ-VAE config: codebook_decay must be in [0, 1), got {c.codebook_decay}")
     if c.m_conv <= 0 or int(c.m_conv * c.width) < 1:
         raise ConfigError(f"VQ-VAE config: m_conv must be > 0 (m_conv*width >= 1), got {c.m_conv}")
-    if c.revival_threshold < 0:
-        raise ConfigError(f"VQ-VAE config: revival_threshold must be >= 0, got {c.revival_threshold}")
-    if c.loss_fn not in LOSS_FNS:
-        raise ConfigError(f"VQ-VAE config: loss_fn must be one of {LOSS_FNS}, got {c.loss_fn!r}")
 
 
 def _rename_in_message(message: str) -> str:

@@ -1,6 +1,6 @@
 """EMA codebook learning (spec 1.3) with all statistics in registered buffers.
 
-A trainer builds ``make_codebook_emas(config)`` (one ``CodebookEMA`` per level), passes it to
+A trainer builds ``make_codebook_emas(config, training)`` (one ``CodebookEMA`` per level), passes it to
 ``VQVAE.forward(audio, ema=emas)`` and saves ``emas.state_dict()`` with its training checkpoint.
 Multi-process training injects ``all_reduce`` (in-place sum) and ``broadcast`` (in-place, from rank 0);
 the module itself never calls torch.distributed.
@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from model.vqvae.config import VQVAEConfig
+from model.vqvae.training import VQVAETraining
 
 Collective = Callable[[torch.Tensor], None]
 
@@ -119,15 +120,21 @@ class CodebookEMA(nn.Module):
 
 
 def make_codebook_emas(
-    config: VQVAEConfig, *, all_reduce: Collective | None = None, broadcast: Collective | None = None
+    config: VQVAEConfig,
+    training: VQVAETraining | None = None,
+    *,
+    all_reduce: Collective | None = None,
+    broadcast: Collective | None = None,
 ) -> nn.ModuleList:
-    """One ``CodebookEMA`` per level, with the config's decay and revival threshold."""
+    """One ``CodebookEMA`` per level of ``config``, with ``training``'s decay and revival threshold
+    (default: the released VQ-VAE's recipe)."""
+    training = training or VQVAETraining()
     return nn.ModuleList(
         CodebookEMA(
             config.codebook_size,
             config.emb_width,
-            decay=config.codebook_decay,
-            revival_threshold=config.revival_threshold,
+            decay=training.codebook_decay,
+            revival_threshold=training.revival_threshold,
             all_reduce=all_reduce,
             broadcast=broadcast,
         )

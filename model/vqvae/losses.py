@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from model.vqvae.config import VQVAEConfig
+from model.vqvae.training import VQVAETraining
 from model.vqvae.vqvae import VQVAEOutput
 
 SPECTRAL_STFT = (2048, 256, 1536)  # n_fft, hop, window of the single-resolution loss and bandwidth
@@ -56,7 +56,7 @@ def linf_loss(target: torch.Tensor, pred: torch.Tensor, bandwidth: Bandwidth, k:
     return residual.topk(min(k, residual.shape[1]), dim=1).values.mean() / bandwidth.l2
 
 
-def reconstruction_loss(config: VQVAEConfig, target: torch.Tensor, pred: torch.Tensor, bandwidth: Bandwidth) -> torch.Tensor:
+def reconstruction_loss(config: VQVAETraining, target: torch.Tensor, pred: torch.Tensor, bandwidth: Bandwidth) -> torch.Tensor:
     if config.loss_fn == "l1":
         return l1_loss(target, pred, bandwidth)
     if config.loss_fn == "l2":
@@ -104,8 +104,8 @@ def commit_loss(output: VQVAEOutput) -> torch.Tensor:
     return torch.stack([level.commit_loss for level in output.levels]).sum()
 
 
-def vqvae_loss(config: VQVAEConfig, audio: torch.Tensor, output: VQVAEOutput, bandwidth: Bandwidth) -> VQVAELoss:
-    """Jukebox's VQ-VAE training objective for ``output = vqvae(audio)``; audio (N, T, 1)."""
+def vqvae_loss(config: VQVAETraining, audio: torch.Tensor, output: VQVAEOutput, bandwidth: Bandwidth) -> VQVAELoss:
+    """Jukebox's VQ-VAE training objective for ``output = vqvae(audio)``, weighted by ``config``; audio (N, T, 1)."""
     recons = [reconstruction_loss(config, audio, r, bandwidth) for r in output.recons]
     zero = audio.new_zeros((), dtype=torch.float32)
     spec = [spectral_loss(audio, r, bandwidth) if config.spectral else zero for r in output.recons]

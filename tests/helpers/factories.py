@@ -55,7 +55,7 @@ def jukebox_hps(config: VQVAEConfig, keys: tuple[str, ...] = ARCHITECTURE_HPS) -
 # The tiny priors' VQ-VAE: Jukebox-shaped with their 64 codes.
 PRIOR_VQVAE = jukebox_shaped_config(codebook_size=64)
 # What the sampling, CLI and daemon tests run: wider (8) and shallower (depth 1, no multipliers).
-SAMPLING_VQVAE = jukebox_shaped_config(codebook_size=64, width=8, depth=1, multipliers=None, linf_k=64)
+SAMPLING_VQVAE = jukebox_shaped_config(codebook_size=64, width=8, depth=1, multipliers=None)
 
 
 def two_level_config(**overrides: Any) -> VQVAEConfig:

@@ -20,7 +20,6 @@ def tiny_config(**overrides: object) -> VQVAEConfig:
         depth=2,
         dilation_growth_rate=3,
         multipliers=(2, 1, 1),
-        linf_k=16,
     )
     values.update(overrides)
     return VQVAEConfig(**values)  # type: ignore[arg-type]

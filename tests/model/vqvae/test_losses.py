@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from model.vqvae import VQVAE
+from model.vqvae import VQVAE, VQVAETraining
 from model.vqvae.losses import (
     Bandwidth,
     bandwidth_from_audio,
@@ -27,9 +27,9 @@ def test_pointwise_losses() -> None:
     assert float(l2_loss(target, pred, Bandwidth(l2=2.0))) == pytest.approx(14 / 8 / 2)
     # top-2 squared residuals per example: (4, 1) and (9, 0)
     assert float(linf_loss(target, pred, UNIT, k=2)) == pytest.approx(14 / 4)
-    cfg = tiny_config(loss_fn="lmix", lmix_l1=1.0, lmix_l2=2.0, lmix_linf=0.5, linf_k=2)
+    weights = VQVAETraining(loss_fn="lmix", lmix_l1=1.0, lmix_l2=2.0, lmix_linf=0.5, linf_k=2)
     expected = 6 / 8 + 2 * 14 / 8 + 0.5 * 14 / 4
-    assert float(reconstruction_loss(cfg, target, pred, UNIT)) == pytest.approx(expected)
+    assert float(reconstruction_loss(weights, target, pred, UNIT)) == pytest.approx(expected)
 
 
 def test_spectral_losses_are_zero_for_equal_signals_and_grow_with_error() -> None:
@@ -53,11 +53,11 @@ def test_bandwidth_from_audio() -> None:
 
 
 def test_vqvae_loss_weights_and_gradients() -> None:
-    cfg = tiny_config(commit=0.5, spectral=0.25, multispectral=1.0, loss_fn="l2")
-    vq = VQVAE(cfg).train()
+    weights = VQVAETraining(commit=0.5, spectral=0.25, multispectral=1.0, loss_fn="l2")
+    vq = VQVAE(tiny_config()).train()
     audio = torch.randn(2, 2048, 1) * 0.3
     out = vq(audio)
-    loss = vqvae_loss(cfg, audio, out, UNIT)
+    loss = vqvae_loss(weights, audio, out, UNIT)
     expected = (
         sum(loss.recons) + 0.25 * sum(loss.spectral) + 1.0 * sum(loss.multispectral) + 0.5 * sum(loss.commit)
     )
