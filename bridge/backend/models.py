@@ -26,13 +26,14 @@ from typing import Any
 from bridge.backend.jobs import run_job
 from bridge.engine.backend import RunEvents, Take
 from bridge.jobs import JobSpec
-from common.errors import CheckpointError, ConfigError, InputError
+from common.errors import CheckpointError, ConfigError
 from common.progress import CancelToken, Progress, ProgressFn
 from model.checkpoint.builders import load_vqvae, model_identity
 from model.checkpoint.model_dir import MANIFEST, read_manifest
 from model.prior.fast_step import STEPS
 from model.sampling.loading import PRIOR_KIND, SamplingModel, load_sampling_model
 from model.sampling.params import PRECISIONS, SamplingParams
+from model.tasks.capabilities import Capabilities, capabilities_of
 from model.tasks.song import Labelling
 
 
@@ -82,6 +83,7 @@ class ModelBackend:
         self._fixed = None if isinstance(models, (str, Path)) else {k: Path(v) for k, v in models.items()}
         self._root = Path(models) if isinstance(models, (str, Path)) else None
         self._loaded: OrderedDict[str, SamplingModel] = OrderedDict()
+        self._caps: dict[Path, tuple[int, Capabilities]] = {}  # directory -> (manifest mtime_ns, capabilities)
         self._lock = threading.Lock()
 
     # -- what there is ------------------------------------------------------------------------------
@@ -104,6 +106,22 @@ class ModelBackend:
         with self._lock:
             return list(self._loaded)
 
+    def capabilities(self, name: str) -> Capabilities:
+        """Read from the model directory's configs (no weights), re-read when its manifest changes."""
+        directory = self._dir(name)
+        try:
+            stamp = (directory / MANIFEST).stat().st_mtime_ns
+        except OSError as exc:
+            raise CheckpointError(f"{directory / MANIFEST}: cannot be read ({exc.strerror})") from exc
+        with self._lock:
+            cached = self._caps.get(directory)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        caps = capabilities_of(directory)
+        with self._lock:
+            self._caps[directory] = (stamp, caps)
+        return caps
+
     # -- memory -------------------------------------------------------------------------------------
     def load(self, name: str, progress: ProgressFn) -> None:
         directory = self._dir(name)
@@ -123,7 +141,10 @@ class ModelBackend:
     # -- jobs ---------------------------------------------------------------------------------------
     def run(self, spec: JobSpec, events: RunEvents, cancel: CancelToken) -> Sequence[Take]:
         cancel.raise_if_cancelled()
-        _check_supported(spec)
+        self.capabilities(spec.model).check(
+            spec.model, spec.kind.value, spec.length_s, midi=spec.midi is not None, stems=bool(spec.stems),
+            guidance=spec.guidance,
+        )  # fmt: skip (the engine checked at submit; a direct caller may not have)
         with self._lock:
             model = self._loaded.get(spec.model)
             if model is not None:
@@ -168,14 +189,6 @@ def _load_model_dir(directory: Path, config: ModelBackendConfig) -> SamplingMode
     if any(entry.kind == PRIOR_KIND for entry in manifest.components):
         return load_sampling_model(directory, config.device, config.precision, config.step, config.max_batch_size)
     return SamplingModel(load_vqvae(directory).to(config.device).eval(), {}, model_identity(directory))
-
-
-def _check_supported(spec: JobSpec) -> None:
-    """Inputs this backend's models cannot use are refused rather than silently ignored."""
-    if spec.midi is not None or spec.stems:
-        raise InputError("this model takes no MIDI or stems: send the job without 'midi' and 'stems'")
-    if any(g != 0 for g in spec.guidance):
-        raise InputError("this model has no guidance: send 'guidance' empty (or zeros)")
 
 
 def from_config(tables: Mapping[str, Any]) -> ModelBackend:

@@ -32,6 +32,7 @@ import numpy as np
 from bridge.jobs import JobSpec
 from common.progress import CancelToken, Progress, ProgressFn
 from model.codes import CodesMeta
+from model.tasks.capabilities import Capabilities
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,10 @@ class Backend(Protocol):
 
     def unload(self, name: str) -> None:
         """Free the memory held by ``name`` (no-op if it is not loaded)."""
+
+    def capabilities(self, name: str) -> Capabilities:
+        """What ``name`` can do, without loading it (cheap after the first call; thread-safe); raise
+        ``CheckpointError`` if its configs cannot be read. Submit checks every job against it."""
 
     def run(self, spec: JobSpec, events: RunEvents, cancel: CancelToken) -> Sequence[Take]:
         """Render ``spec.candidates`` takes; see the module docstring for the contract."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,6 +73,7 @@ class ModelInfo:
     name: str
     state: str
     error: str | None = None
+    capabilities: Mapping[str, Any] | None = None  # ``Capabilities.to_dict()``; None: the configs are unreadable
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "state": self.state, "error": self.error}
+        return {"name": self.name, "state": self.state, "error": self.error, "capabilities": self.capabilities}

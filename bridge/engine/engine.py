@@ -191,7 +191,11 @@ class JobEngine:
             out = []
             for name in self.backend.models():
                 state, error = self._model_state.get(name, ("loaded" if name in loaded else "available", None))
-                out.append(ModelInfo(name, state, error))
+                try:
+                    caps: dict[str, Any] | None = self.backend.capabilities(name).to_dict()
+                except SegueError as exc:  # unreadable configs: listed, with the reason
+                    caps, error = None, error or str(exc)
+                out.append(ModelInfo(name, state, error, caps))
             return out
 
     def load_model(self, name: str) -> ModelInfo:
@@ -364,6 +368,10 @@ class JobEngine:
         models = self.backend.models()
         if spec.model not in models:
             raise JobNotFound(f"model {spec.model!r} is not known; available: {', '.join(models) or 'none'}")
+        self.backend.capabilities(spec.model).check(
+            spec.model, spec.kind.value, spec.length_s, midi=spec.midi is not None, stems=bool(spec.stems),
+            guidance=spec.guidance,
+        )  # fmt: skip
         if len(self._queue) >= self.config.queue_limit:
             raise QueueFull(
                 f"the queue is full: {len(self._queue)} jobs are waiting and the limit is "

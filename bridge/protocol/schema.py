@@ -139,7 +139,7 @@ REQUESTS: dict[str, Message] = {
             reply="protocol_version, daemon_version, capabilities (list), models (as list_models), limits",
             control=True,
         ),
-        Message("list_models", (), reply="models: list of {name, state (available, loading, loaded, failed), error}"),
+        Message("list_models", (), reply="models: list of {name, state (available, loading, loaded, failed), error, capabilities}"),
         Message("load_model", (_MODEL,), reply="model: {name, state, error}; state is 'loading' until the model is in memory"),
         Message("unload_model", (_MODEL,), reply="model: {name, state, error}"),
         Message(

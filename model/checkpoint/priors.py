@@ -125,6 +125,19 @@ def read_vqvae_config(model_dir: str | os.PathLike[str]) -> VQVAEConfig:
         raise CheckpointError(f"{path}: not a valid VQ-VAE config ({exc})") from exc
 
 
+def read_prior_config(model_dir: str | os.PathLike[str], level: int) -> PriorConfig:
+    """The ``PriorConfig`` of the directory's level-``level`` prior, from its config JSON only (no weights)."""
+    directory = Path(model_dir)
+    entry = read_manifest(directory).component(prior_component(level), directory)
+    path = directory / entry.config_file
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        config = dict(document["config"])
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: not a readable prior config ({exc})") from exc
+    return prior_config_from_dict(config, str(path))
+
+
 def check_prior_fits_vqvae(prior: PriorConfig, vqvae: VQVAEConfig, source: str) -> None:
     """``CheckpointError`` naming each disagreement between a prior and the VQ-VAE whose codes it models."""
     problems = []

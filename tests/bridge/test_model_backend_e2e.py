@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -19,7 +20,7 @@ from bridge.server import Server
 from bridge.state.journal import Journal
 from bridge.state.store import RenderStore
 from model.codes import load_codes
-from plugin_host.client import SegueClient
+from plugin_host.client import RemoteError, SegueClient
 from tests.bridge.daemon_rig import TRANSPORTS, connect, rig_config
 from tests.bridge.model_rig import job, make_models, write_region
 from tests.bridge.tone_backend import wait_until
@@ -75,6 +76,42 @@ def test_engine_reports_bad_input_and_stays_up(engine: tuple[JobEngine, list[Job
     assert _finish(e, good.id) is JobState.DONE
 
 
+@pytest.mark.parametrize(
+    "kw,words",
+    [
+        ({"midi": "region.wav"}, "model 'tiny' takes no MIDI"),
+        ({"stems": ("region.wav",)}, "model 'tiny' takes no stems"),
+        ({"guidance": (1.0,)}, "model 'tiny' has no guidance"),
+        ({"model": "codec"}, "model 'codec' cannot run 'continue' jobs (it has no top-level prior (level 2))"),
+        ({"seconds": 25.0}, "too long for model 'tiny': use less than 20 s"),
+    ],
+)
+def test_what_a_model_cannot_do_is_refused_at_submit_without_loading_it(
+    engine: tuple[JobEngine, list[JobEvent]], music: Path, kw: dict, words: str
+) -> None:
+    from bridge.jobs import AudioInput
+    from common.errors import InputError
+
+    e, _ = engine
+    files = {k: (AudioInput(path=str(music / v)) if k == "midi" else tuple(AudioInput(path=str(music / f)) for f in v))
+             for k, v in kw.items() if k in ("midi", "stems")}  # fmt: skip
+    rest = {k: v for k, v in kw.items() if k not in files}
+    with pytest.raises(InputError, match=re.escape(words)):
+        e.submit(job(region=music / "region.wav", **{**rest, **files}))
+    assert e.backend.loaded() == [] and e.list_jobs() == []  # refused at once: nothing loaded, no job kept
+
+
+def test_models_report_their_capabilities(engine: tuple[JobEngine, list[JobEvent]]) -> None:
+    e, _ = engine
+    caps = {m.name: m.capabilities for m in e.models()}
+    assert caps["tiny"] is not None and caps["tiny"]["kinds"] == ["generate", "continue", "extend", "upsample", "encode"]
+    assert caps["tiny"]["levels"] == [0, 1, 2] and caps["tiny"]["lowest_level"] == 0 and caps["tiny"]["max_seconds"] == 20.0
+    assert caps["tiny"]["conditioners"] == ["artist", "genre", "timing"] and caps["tiny"]["lyrics"] is False
+    assert caps["sketch"]["kinds"] == ["generate", "continue", "extend", "encode"] and caps["sketch"]["lowest_level"] == 2  # type: ignore[index]
+    assert caps["codec"] == {**caps["codec"], "kinds": ["encode"], "levels": [], "lowest_level": None}  # type: ignore[dict-item]
+    assert caps["plain"]["conditioners"] == [] and caps["plain"]["lowest_level"] == 1  # type: ignore[index]
+
+
 def test_engine_cancel_frees_the_worker_within_200_ms(engine: tuple[JobEngine, list[JobEvent]], music: Path) -> None:
     e, events = engine
     info = e.submit(job(region=music / "region.wav", seconds=1.0))
@@ -111,10 +148,16 @@ def test_continue_over_each_transport(daemon: Server, music: Path, transport: st
         (result,) = done["data"]["results"]
         assert result["seed"] == 9 and result["frames"] == round(0.0625 * 44100) and Path(result["path"]).is_file()
         # the model backend's errors reach the client as they are
-        bad = c.submit(kind="continue", model="codec", length_s=0.05, region={"path": str(music / "region.wav")})
+        bad = c.submit(kind="continue", model="tiny", length_s=0.05, artist="nobody at all",
+                       region={"path": str(music / "region.wav")})  # fmt: skip
         failed = c.wait_for(bad["id"], {"failed", "result_ready"}, timeout=30.0)
         assert failed["type"] == "failed" and failed["data"]["code"] == "bad_input", failed
-        assert "no prior for level 2" in failed["data"]["message"]
+        assert "nobody at all" in failed["data"]["message"]
+        # what a model cannot do is refused at submit, before anything loads
+        with pytest.raises(RemoteError, match="bad_input: model 'codec' cannot run 'continue' jobs"):
+            c.submit(kind="continue", model="codec", length_s=0.05, region={"path": str(music / "region.wav")})
+        caps = {m["name"]: m["capabilities"] for m in c.hello()["models"]}
+        assert caps["codec"]["kinds"] == ["encode"] and caps["tiny"]["lowest_level"] == 0
     finally:
         c.close()
 

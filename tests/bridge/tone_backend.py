@@ -21,6 +21,7 @@ from bridge.jobs import JobKind, JobSpec, Length, ProjectContext
 from common.errors import CheckpointError, InputError
 from common.progress import CancelToken, Progress, ProgressFn
 from model.codes import CodesMeta
+from model.tasks.capabilities import Capabilities
 
 
 def tone(seed: int, seconds: float, sample_rate: int) -> np.ndarray:
@@ -49,6 +50,14 @@ class ToneBackend:
 
     def loaded(self) -> list[str]:
         return sorted(self._loaded)
+
+    def capabilities(self, name: str) -> Capabilities:
+        """Everything, MIDI, stems and guidance included: the double exercises the daemon, not a model."""
+        return Capabilities(
+            kinds=tuple(k.value for k in JobKind), sample_rate=self.sample_rate, n_levels=len(self.tokens),
+            levels=tuple(range(len(self.tokens))), lowest_level=0, conditioners=("artist", "genre", "midi", "stems"),
+            min_song_seconds=0.0, max_seconds=None, guidance=True,
+        )  # fmt: skip
 
     def load(self, name: str, progress: ProgressFn) -> None:
         self.threads.add(threading.current_thread().name)
