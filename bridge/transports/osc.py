@@ -30,6 +30,7 @@ from bridge.protocol import osc_wire
 from bridge.protocol import schema as protocol
 from bridge.protocol.schema import ProtocolError
 from bridge.transports import osc_paging
+from bridge.transports.supervise import Supervisor
 
 log = logging.getLogger("segue.bridge.osc")
 
@@ -48,6 +49,7 @@ class OscFrontEnd:
         # source -> (reply address, wants every job's events)
         self._clients: OrderedDict[Address, tuple[Address, bool]] = OrderedDict()
         self._allowed_hosts = frozenset(plain_host(h) for h in config.osc_allowed_sources)
+        self._supervisor = Supervisor(self._stop, log)  # restarts the loop should it die (a bug)
 
     def start(self) -> None:
         family = socket.AF_INET6 if ":" in self.config.osc_host else socket.AF_INET
@@ -60,7 +62,8 @@ class OscFrontEnd:
         self._sock = sock
         host, port = sock.getsockname()[:2]
         self.address = (host, port)
-        self._thread = threading.Thread(target=self._serve, name="osc", daemon=True)
+        self._thread = threading.Thread(target=self._supervisor.run, args=("osc", self._serve), name="osc",
+                                        daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 2.0) -> None:

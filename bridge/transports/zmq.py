@@ -8,6 +8,9 @@ between threads):
   forwards engine events from an inproc PULL to the PUB and publishes a ``heartbeat`` event every
   ``heartbeat_ivl_ms``. A slow request (an inline fetch_result reading files) never delays a cancel.
 
+Every message is answered, malformed ones with ``bad_request`` (``zmq_wire`` parses strictly); a loop
+that raises anyway is restarted by its ``Supervisor``, and no heartbeat goes out while one is down.
+
 Engine events arrive on the engine's thread through ``publish``, which pushes them onto the inproc
 PUSH under a lock. Each job event is published on its job's topic and, when the job's owner is a
 ZeroMQ session, once more on that session's topic (``zmq_wire.job_topic``, ``session_topic``), so a
@@ -22,7 +25,6 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import zmq
@@ -43,11 +45,9 @@ from bridge.protocol.zmq_wire import (
     unpack,
 )
 from bridge.security import make_curve_server, start_authenticator
+from bridge.transports.supervise import Supervisor
 
 log = logging.getLogger("segue.bridge.zmq")
-RESTART_DELAY_S = 1.0  # first wait before a dead front-end loop is restarted
-RESTART_DELAY_MAX_S = 30.0
-RESTART_RESET_S = 60.0  # a loop that ran this long before dying starts the back-off afresh
 
 
 class ZmqFrontEnd:
@@ -65,8 +65,7 @@ class ZmqFrontEnd:
         self._auth: Any = None
         self._sockets: dict[str, zmq.Socket] = {}
         self._push: zmq.Socket | None = None
-        self._down: set[str] = set()  # loops that died and wait for their restart (no heartbeats meanwhile)
-        self.restarts: dict[str, int] = {}  # loop name -> times its supervisor restarted it
+        self._supervisor = Supervisor(self._stop, log)  # restarts a loop that dies; no heartbeats meanwhile
 
     # --- life cycle ---------------------------------------------------------------------------------
     def start(self) -> None:
@@ -107,9 +106,9 @@ class ZmqFrontEnd:
         self._push.sndhwm = 100_000
         self._push.connect(self._inproc)
         self._threads = [
-            threading.Thread(target=self._supervise, args=("zmq-requests", self._serve_requests),
+            threading.Thread(target=self._supervisor.run, args=("zmq-requests", self._serve_requests),
                              name="zmq-requests", daemon=True),
-            threading.Thread(target=self._supervise, args=("zmq-control", self._serve_control),
+            threading.Thread(target=self._supervisor.run, args=("zmq-control", self._serve_control),
                              name="zmq-control", daemon=True),
         ]
         for t in self._threads:
@@ -131,6 +130,11 @@ class ZmqFrontEnd:
             self._auth = None
         if self._own_context:
             self.context.term()
+
+    @property
+    def restarts(self) -> dict[str, int]:
+        """Loop name -> how often its supervisor restarted it."""
+        return dict(self._supervisor.restarts)
 
     def publish(self, event: JobEvent, owner: str | None = None) -> None:
         """Queue ``event`` for the PUB socket; safe from any thread. ``owner`` (``zmq:<session>``): the
@@ -154,30 +158,6 @@ class ZmqFrontEnd:
                 log.warning("event queue to the PUB socket is full; event %s dropped", content.get("seq"))
 
     # --- loops --------------------------------------------------------------------------------------
-    def _supervise(self, name: str, loop: Callable[[], None]) -> None:
-        """Run ``loop`` until stop; if it raises (a bug: every message is answered inside it), log it, mark
-        it down (the control loop sends no heartbeats while any loop is down, so clients notice) and
-        restart it after a back-off that doubles from ``RESTART_DELAY_S`` to ``RESTART_DELAY_MAX_S``
-        (reset after a loop has run ``RESTART_RESET_S``)."""
-        delay = RESTART_DELAY_S
-        while not self._stop.is_set():
-            started = time.monotonic()
-            try:
-                loop()
-                return
-            except Exception:
-                if time.monotonic() - started > RESTART_RESET_S:
-                    delay = RESTART_DELAY_S
-                self._down.add(name)
-                self.restarts[name] = self.restarts.get(name, 0) + 1
-                log.exception("zmq front end %s died; restart %d in %.1f s (heartbeats pause until then)",
-                              name, self.restarts[name], delay)
-            if self._stop.wait(delay):
-                return
-            delay = min(delay * 2, RESTART_DELAY_MAX_S)
-            self._down.discard(name)
-            log.warning("zmq front end %s restarted", name)
-
     def _serve_requests(self) -> None:
         sock = self._sockets["request"]
         poller = zmq.Poller()
@@ -200,7 +180,7 @@ class ZmqFrontEnd:
                 self._forward(pull.recv_multipart(), pub)
             if time.monotonic() >= next_beat:
                 next_beat = time.monotonic() + self.config.heartbeat_ivl_ms / 1000
-                if not self._down:  # a loop is gone: say nothing rather than claim all is well
+                if not self._supervisor.down:  # a loop is gone: say nothing rather than claim all is well
                     pub.send_multipart(pack(self._event_message(self._heartbeat()), [DAEMON_TOPIC]))
 
     def _forward(self, frames: list[bytes], pub: zmq.Socket) -> None:
