@@ -10,7 +10,6 @@ same codes.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from model import tasks
 from model.audio import read_audio
 from model.codes import CodesFile, load_codes
 from model.sampling.hooks import Hooks
+from model.sampling.lengths import take_samples
 from model.sampling.loading import SamplingModel
 from model.sampling.params import SamplingParams
 from model.tasks.song import Labelling, Song
@@ -39,7 +39,7 @@ def run_job(
     if spec.kind is JobKind.ENCODE:
         return [_encode(model, spec, seeds[0], encode_chunk, hooks)]
     song = Song(spec.artist or "unknown", spec.genre or "unknown", spec.lyrics)
-    frames = take_frames(spec, model)
+    frames = take_samples(spec.length_s, model.geometry)  # bars were turned into seconds by the protocol layer
     if spec.kind is JobKind.GENERATE:
         result = tasks.generate(model, frames, song, params, labelling, hooks=hooks)
     elif spec.kind is JobKind.CONTINUE:
@@ -51,18 +51,6 @@ def run_job(
         codes = _codes(model, _input(spec.codes))
         result = tasks.upsample(model, codes, song, params, labelling, length=frames, hooks=hooks)
     return [Candidate(i, seeds[i], result.audio[i], result.sample_rate, result.level) for i in range(len(seeds))]
-
-
-def take_frames(spec: JobSpec, model: SamplingModel) -> int:
-    """The job's length (seconds, or bars on the project's tempo map) in samples at the model's rate."""
-    geo = model.geometry
-    seconds = spec.length_s
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise InputError(f"length {seconds} s is not a positive number of seconds")
-    frames = int(round(seconds * geo.sample_rate))
-    if frames < 1:
-        raise InputError(f"length {seconds} s is shorter than one sample at {geo.sample_rate} Hz")
-    return frames
 
 
 def _encode(model: SamplingModel, spec: JobSpec, seed: int, chunk: int | None, hooks: Hooks) -> CodesTake:

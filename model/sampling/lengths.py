@@ -54,6 +54,17 @@ def samples_from_seconds(seconds: float, geometry: Geometry, what: str = "length
     return samples
 
 
+def take_samples(seconds: float, geometry: Geometry, what: str = "length") -> int:
+    """A take's length, seconds → samples at the model's rate (not rounded to tokens: tasks cut takes exactly);
+    it must be a finite, positive number of seconds and at least one sample."""
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise InputError(f"{what} {seconds} s is not a positive number of seconds")
+    samples = int(round(seconds * geometry.sample_rate))
+    if samples < 1:
+        raise InputError(f"{what} {seconds} s is shorter than one sample at {geometry.sample_rate} Hz")
+    return samples
+
+
 def label_samples(seconds: float, geometry: Geometry, what: str = "total length") -> int:
     """Seconds → samples for a label (song length, offset): not rounded to tokens, must be finite and >= 0."""
     if not math.isfinite(seconds) or seconds < 0:

@@ -18,18 +18,6 @@ if TYPE_CHECKING:
     from model.tasks import Song, TaskResult
 
 
-def take_samples(seconds: float, geometry: Geometry) -> int:
-    """``--length`` in samples at the model's rate: a positive, finite number of seconds, at least one sample."""
-    import math
-
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise InputError(f"--length {seconds} s is not a positive number of seconds")
-    samples = int(round(seconds * geometry.sample_rate))
-    if samples < 1:
-        raise InputError(f"--length {seconds} s is shorter than one sample at {geometry.sample_rate} Hz")
-    return samples
-
-
 def song_of(args: argparse.Namespace, geometry: Geometry, lyrics: str) -> Song:
     """The labels of ``--artist``, ``--genre``, the lyrics, ``--total-length`` and ``--offset``."""
     from model.sampling.lengths import label_samples

@@ -139,12 +139,13 @@ def _run_task(
     """The task of ``mode`` on the loaded model, its inputs read from the flags."""
     from model import tasks
     from model.sampling.hooks import Hooks
+    from model.sampling.lengths import take_samples
     from segue.commands._model import load_codes_for
-    from segue.commands._sample_io import read_region, take_samples
+    from segue.commands._sample_io import read_region
 
     hooks = Hooks(progress=bars)
     low = args.lowest_level
-    length = None if args.length is None else take_samples(args.length, model.geometry)
+    length = None if args.length is None else take_samples(args.length, model.geometry, "--length")
     if mode == "upsample":
         codes = load_codes_for(args.codes, model.vqvae.config)
         return tasks.upsample(model, codes, song, params, labelling, length=length, lowest_level=low,
