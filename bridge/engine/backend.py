@@ -25,14 +25,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from bridge.jobs import JobSpec
 from common.progress import CancelToken, Progress, ProgressFn
 from model.codes import CodesMeta
-from model.tasks.capabilities import Capabilities
+
+if TYPE_CHECKING:
+    from model.tasks.capabilities import Capabilities
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,27 @@ result. Tasks read no files: callers read audio and codes files and pass their c
 
 from __future__ import annotations
 
-from model.tasks.result import EncodeResult, TaskResult
-from model.tasks.song import Song
-from model.tasks.tasks import TASKS, continue_region, encode_region, extend, generate, upsample
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from model.tasks.result import EncodeResult, TaskResult
+    from model.tasks.song import Song
+    from model.tasks.tasks import TASKS, continue_region, encode_region, extend, generate, upsample
+
+_WHERE = {
+    "EncodeResult": "result", "TaskResult": "result", "Song": "song", "TASKS": "tasks", "continue_region": "tasks",
+    "encode_region": "tasks", "extend": "tasks", "generate": "tasks", "upsample": "tasks",
+}  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    """The tasks load torch, so they are imported on first use: ``model.tasks.capabilities`` (which the
+    daemon reads before any model loads) must not pull them in."""
+    if name not in _WHERE:
+        raise AttributeError(f"module 'model.tasks' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"model.tasks.{_WHERE[name]}"), name)
+
 
 __all__ = [
     "TASKS",

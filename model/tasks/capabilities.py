@@ -3,7 +3,7 @@
 The daemon reports them in ``hello`` and ``list_models`` and checks every submit against them, so a
 job the model cannot do (a kind it has no prior for, MIDI or stems it has no conditioner for, guidance,
 a length beyond its song range) is refused at once, naming the model and the way out, instead of after
-minutes of loading.
+minutes of loading. Importing this module loads no torch (``segue serve`` before a model loads).
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from common.errors import InputError
-from model.checkpoint.priors import available_levels, read_prior_config, read_vqvae_config
-from model.sampling.setup import geometry_for
 
 INPUT_CONDITIONERS = ("midi", "stems")  # conditioners fed by job inputs (none of segue's priors has one yet)
 
@@ -76,6 +74,9 @@ class Capabilities:
 
 def capabilities_of(model_dir: str | os.PathLike[str]) -> Capabilities:
     """The capabilities of ``model_dir`` from its manifest and config files (``CheckpointError`` if unreadable)."""
+    from model.checkpoint.priors import available_levels, read_prior_config, read_vqvae_config
+    from model.sampling.setup import geometry_for  # (both load torch: imported here, not with the module)
+
     directory = Path(model_dir)
     vq = read_vqvae_config(directory)
     levels = available_levels(directory)
