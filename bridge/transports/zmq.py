@@ -32,6 +32,7 @@ import zmq
 from bridge.config import BridgeConfig
 from bridge.dispatcher import Dispatcher, Reply, Request
 from bridge.jobs import JobEvent
+from bridge.keyring import KeyRing, start_authenticator
 from bridge.protocol.schema import PROTOCOL_VERSION, ProtocolError
 from bridge.protocol.zmq_wire import (
     DAEMON_TOPIC,
@@ -44,7 +45,7 @@ from bridge.protocol.zmq_wire import (
     split_routing,
     unpack,
 )
-from bridge.security import make_curve_server, start_authenticator
+from bridge.security import make_curve_server
 from bridge.transports.supervise import Supervisor
 
 log = logging.getLogger("segue.bridge.zmq")
@@ -63,6 +64,7 @@ class ZmqFrontEnd:
         self._inproc = f"inproc://segue-events-{self.session}"
         self._threads: list[threading.Thread] = []
         self._auth: Any = None
+        self._keys: KeyRing | None = None  # the authorised CURVE keys, read live (None: no CURVE)
         self._sockets: dict[str, zmq.Socket] = {}
         self._push: zmq.Socket | None = None
         self._supervisor = Supervisor(self._stop, log)  # restarts a loop that dies; no heartbeats meanwhile
@@ -71,7 +73,8 @@ class ZmqFrontEnd:
     def start(self) -> None:
         cfg = self.config
         if cfg.keys_dir:
-            self._auth = start_authenticator(self.context, cfg.keys_dir)
+            self._keys = KeyRing(cfg.keys_dir)
+            self._auth = start_authenticator(self.context, self._keys)
         for name, kind, port in (
             ("request", zmq.ROUTER, cfg.request_port),
             ("control", zmq.ROUTER, cfg.control_port),
@@ -204,13 +207,14 @@ class ZmqFrontEnd:
 
     def _answer(self, sock: zmq.Socket, control: bool) -> None:
         try:
-            frames = sock.recv_multipart()
+            parts = sock.recv_multipart(copy=False)
         except zmq.ZMQError as exc:  # e.g. a peer vanished mid-message
             log.warning("zmq receive failed: %s", exc)
             return
-        ids, body = split_routing(frames)
+        ids, body = split_routing([p.bytes for p in parts])
         try:
-            reply = self._reply_for(body, control)
+            revoked = self._revoked(parts[-1])
+            reply = revoked or self._reply_for(body, control)
         except Exception as exc:  # a bug below the dispatcher: still answer, log, keep serving
             log.exception("zmq request failed")
             reply = Reply.error("unknown", "internal", f"internal error: {type(exc).__name__}: {exc}")
@@ -228,6 +232,19 @@ class ZmqFrontEnd:
             sock.send_multipart(frames_out)
         except zmq.ZMQError as exc:
             log.warning("zmq reply to a vanished peer dropped: %s", exc)
+
+    def _revoked(self, last: zmq.Frame) -> Reply | None:
+        """With CURVE, every request is checked against the live key ring: a peer whose key was revoked after
+        it connected is refused from its next request on (``not_allowed``)."""
+        if self._keys is None:
+            return None
+        try:
+            key = last.get("User-Id")
+        except zmq.ZMQError:
+            key = ""
+        if self._keys.name_of(str(key)) is not None:
+            return None
+        return Reply.error("unknown", "not_allowed", "this client's CURVE key is no longer authorised on this daemon (revoked); ask the owner for a new one")
 
     def _reply_for(self, body: list[bytes], control: bool) -> Reply:
         total = sum(len(f) for f in body)
