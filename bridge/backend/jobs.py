@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
 from bridge.engine.backend import Candidate, CodesTake, RunEvents, Take
 from bridge.jobs import AudioInput, JobKind, JobSpec
@@ -31,19 +32,19 @@ from model.tasks.song import Labelling, Song
 
 def run_job(
     model: SamplingModel, spec: JobSpec, params: SamplingParams, labelling: Labelling, events: RunEvents,
-    cancel: CancelToken, encode_chunk: int | None = None,
+    cancel: CancelToken, encode_chunk: int | None = None, max_region_s: float = 600.0,
 ) -> list[Take]:  # fmt: skip
     """The takes of ``spec`` on the loaded ``model``: one ``Candidate`` per candidate, or one ``CodesTake``."""
     seeds = params.candidate_seeds()
     hooks = Hooks(events.progress, cancel, events.level_done, _previews(events, seeds, model.geometry.sample_rate))
     if spec.kind is JobKind.ENCODE:
-        return [_encode(model, spec, seeds[0], encode_chunk, hooks)]
+        return [_encode(model, spec, seeds[0], encode_chunk, hooks, max_region_s)]
     song = Song(spec.artist or "unknown", spec.genre or "unknown", spec.lyrics)
     frames = take_samples(spec.length_s, model.geometry)  # bars were turned into seconds by the protocol layer
     if spec.kind is JobKind.GENERATE:
         result = tasks.generate(model, frames, song, params, labelling, hooks=hooks)
     elif spec.kind is JobKind.CONTINUE:
-        region = _region(model, _input(spec.region))
+        region = _region(model, _input(spec.region), max_region_s)
         result = tasks.continue_region(model, region, frames, song, params, labelling, hooks=hooks)
     elif spec.kind is JobKind.EXTEND:
         result = tasks.extend(model, _codes(model, _input(spec.codes)), frames, song, params, labelling, hooks=hooks)
@@ -53,14 +54,16 @@ def run_job(
     return [Candidate(i, seeds[i], result.audio[i], result.sample_rate, result.level) for i in range(len(seeds))]
 
 
-def _encode(model: SamplingModel, spec: JobSpec, seed: int, chunk: int | None, hooks: Hooks) -> CodesTake:
+def _encode(
+    model: SamplingModel, spec: JobSpec, seed: int, chunk: int | None, hooks: Hooks, max_region_s: float
+) -> CodesTake:
     if spec.candidates != 1:
         raise InputError(
             f"an encode job encodes the region once: send candidates 1 (got {spec.candidates}); "
             "sample takes from the codes with 'upsample' or 'extend' jobs"
         )
     path = _input(spec.region)
-    region = _region(model, path)
+    region = _region(model, path, max_region_s)
     result = tasks.encode_region(model, region, chunk_samples=chunk, source_name=Path(path).name, hooks=hooks)
     return CodesTake(0, seed, result.codes, result.meta)
 
@@ -70,8 +73,27 @@ def _input(file: AudioInput | None) -> str:
     return file.path
 
 
-def _region(model: SamplingModel, path: str) -> np.ndarray:
-    return read_audio(path, sample_rate=model.geometry.sample_rate, channels=1).samples  # (R, 1)
+def _region(model: SamplingModel, path: str, max_region_s: float) -> np.ndarray:
+    """The region as mono audio at the model's rate, (R, 1), refused before decoding when it is longer than
+    ``max_region_s``: the input size limit bounds bytes, and an hour of compressed silence is a few KB."""
+    try:
+        info = sf.info(path)
+        declared = info.frames / info.samplerate if info.samplerate > 0 else 0.0
+    except (RuntimeError, sf.LibsndfileError, OSError):  # read_audio names what is wrong with the file
+        declared = 0.0
+    if declared > max_region_s:
+        raise InputError(_too_long(path, declared, max_region_s))
+    region = read_audio(path, sample_rate=model.geometry.sample_rate, channels=1).samples  # (R, 1)
+    if region.shape[0] > max_region_s * model.geometry.sample_rate:  # formats that only estimate their length
+        raise InputError(_too_long(path, region.shape[0] / model.geometry.sample_rate, max_region_s))
+    return region
+
+
+def _too_long(path: str, seconds: float, limit: float) -> str:
+    return (
+        f"region {Path(path).name} is {seconds:.1f} s long; this daemon reads regions of at most {limit:g} s "
+        "([model_backend] max_region_s): send a shorter region (a continuation uses only its last part)"
+    )
 
 
 def _codes(model: SamplingModel, path: str) -> CodesFile:

@@ -50,6 +50,7 @@ class ModelBackendConfig:
     max_loaded: int = 1  # models kept in memory
     strict_labels: bool = True  # unknown artist/genre is an error (False: map to "unknown", as Jukebox)
     ids_dir: str | None = None
+    max_region_s: float = 600.0  # longest region a job reads (decoded length; a compressed hour of silence is tiny)
     encode_chunk_s: float = 0.0  # encode jobs encode the region in pieces of about this many seconds (0: automatic)
 
     def __post_init__(self) -> None:
@@ -63,6 +64,8 @@ class ModelBackendConfig:
             raise ConfigError(f"model_backend.chunk_size {self.chunk_size} is outside 1..65536")
         if not 1 <= self.max_loaded <= 64:
             raise ConfigError(f"model_backend.max_loaded {self.max_loaded} is outside 1..64")
+        if not 0.0 < self.max_region_s <= 86400.0:
+            raise ConfigError(f"model_backend.max_region_s {self.max_region_s} is outside 0..86400 (seconds, above 0)")
         if not 0.0 <= self.encode_chunk_s <= 3600.0:
             raise ConfigError(f"model_backend.encode_chunk_s {self.encode_chunk_s} is outside 0..3600 (0: automatic)")
 
@@ -153,7 +156,8 @@ class ModelBackend:
             self.load(spec.model, events.progress)
             model = self._loaded[spec.model]
         labelling = Labelling(self._ids_dir(spec.model), self.config.strict_labels)
-        return run_job(model, spec, self.params_for(spec), labelling, events, cancel, self._encode_chunk(model))
+        return run_job(model, spec, self.params_for(spec), labelling, events, cancel, self._encode_chunk(model),
+                       self.config.max_region_s)  # fmt: skip
 
     def params_for(self, spec: JobSpec) -> SamplingParams:
         """Sampling settings of one job: the spec's seeds and per-level temperatures, the backend's precision."""

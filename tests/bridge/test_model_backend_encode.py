@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -100,3 +101,24 @@ def test_prime_is_read_as_encode_for_old_clients_and_journals() -> None:
     assert JobKind("prime") is JobKind.ENCODE and JobKind("encode") is JobKind.ENCODE
     with pytest.raises(ValueError):
         JobKind("primed")
+
+
+def test_a_long_compressed_silence_is_refused_before_it_is_decoded(models: Path, tmp_path: Path) -> None:
+    # an hour of silent FLAC is a few KB, under any input size limit, and took hours to encode
+    import soundfile as sf
+
+    from common.errors import InputError
+
+    silent = tmp_path / "silence.flac"
+    with sf.SoundFile(silent, "w", samplerate=SR, channels=1, format="FLAC") as f:
+        for _ in range(20):
+            f.write(np.zeros(SR, dtype=np.float32))  # 20 s
+    assert silent.stat().st_size < 64 * 1024
+    backend = ModelBackend(models, ModelBackendConfig(precision="fp32", max_region_s=5.0))
+    started = time.monotonic()
+    for kind in ("encode", "continue"):
+        with pytest.raises(InputError, match=r"silence.flac is 20.0 s long; this daemon reads regions of at most 5 s"):
+            backend.run(job(kind, region=silent), Recorder(), CancelToken())
+    assert time.monotonic() - started < 5.0
+    short = write_region(tmp_path / "short.wav", 2 * SR)
+    assert isinstance(_encode(backend, short), CodesTake)  # within the limit: encoded as before
