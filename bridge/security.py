@@ -3,13 +3,14 @@
 Path rule: an input path must be absolute, contain no ``..`` component, resolve (symlinks followed)
 to a regular file inside one of the configured roots or the daemon's own renders folder (both resolved; a
 result, such as a prime job's codes file, can feed a later job), and not exceed the size limit.
-Device files, FIFOs, sockets and directories are refused. The engine opens the resolved path.
+Device files, FIFOs, sockets and directories are refused. The engine reads each path input once, at
+submit, through ``Guard.open_input`` (no symlink followed, checks on the open descriptor, the size
+limit on the bytes read) and keeps its own copy, so a file swapped or grown later is never read.
 """
 
 from __future__ import annotations
 
 import os
-import stat
 from pathlib import Path
 
 import zmq
@@ -18,19 +19,10 @@ from zmq.auth.thread import ThreadAuthenticator
 
 from bridge.config import BridgeConfig
 from bridge.jobs import JobSpec
-from common.errors import ConfigError, SegueError
-
-
-class PathNotAllowed(SegueError):
-    code = "path_not_allowed"
-
-
-class TooLarge(SegueError):
-    code = "too_large"
-
-
-class FileMissing(SegueError):
-    code = "not_found"
+from bridge.safe_open import CheckedFile, TooLarge, open_checked
+from bridge.safe_open import FileMissing as FileMissing  # re-exported: the errors callers catch
+from bridge.safe_open import PathNotAllowed as PathNotAllowed
+from common.errors import ConfigError
 
 
 class Guard:
@@ -45,31 +37,15 @@ class Guard:
             self.roots += (Path(os.path.realpath(results)),)
 
     def input_path(self, path: str) -> Path:
-        """The resolved path of an input file the client named, or a ``SegueError`` saying why not."""
-        if "\x00" in path:
-            raise PathNotAllowed("path contains a NUL byte")
-        p = Path(path)
-        if not p.is_absolute():
-            raise PathNotAllowed(f"path {path!r} is not absolute")
-        if ".." in p.parts:
-            raise PathNotAllowed(f"path {path!r} contains '..'")
-        if not self.roots:
-            raise PathNotAllowed(f"path {path!r}: the daemon allows no input paths (no roots configured)")
-        resolved = Path(os.path.realpath(p))
-        if not any(resolved.is_relative_to(root) for root in self.roots):
-            roots = ", ".join(str(r) for r in self.roots)
-            raise PathNotAllowed(f"path {path!r} resolves to {resolved}, outside the allowed roots ({roots})")
-        try:
-            st = os.stat(resolved)
-        except FileNotFoundError:
-            raise FileMissing(f"input file {path!r} does not exist") from None
-        except OSError as exc:
-            raise PathNotAllowed(f"input file {path!r} cannot be read: {exc.strerror}") from None
-        if not stat.S_ISREG(st.st_mode):
-            raise PathNotAllowed(f"input {path!r} is not a regular file (directory, device, FIFO or socket)")
-        if st.st_size > self.config.max_input_bytes:
-            raise TooLarge(f"input file {path!r} has {st.st_size} bytes; the limit is {self.config.max_input_bytes}")
-        return resolved
+        """The resolved path of an input file the client named, or a ``SegueError`` saying why not (a
+        check at request time; the engine reads the file later through ``open_input``)."""
+        with self.open_input(path) as checked:
+            return checked.path
+
+    def open_input(self, path: str) -> CheckedFile:
+        """The input file ``path`` names, opened and checked on its descriptor (``bridge.safe_open``):
+        what is read from it is what passed the checks, whatever is swapped on disk later."""
+        return open_checked(path, self.roots, self.config.max_input_bytes)
 
     def buffer(self, data: bytes, what: str) -> bytes:
         if len(data) > self.config.max_input_bytes:
