@@ -248,7 +248,8 @@ def _unload_model(d: Dispatcher, r: Request, c: dict[str, Any]) -> Reply:
 
 @handler("submit")
 def _submit(d: Dispatcher, r: Request, c: dict[str, Any]) -> Reply:
-    return _ok(r, _job(d.engine.submit(d.job_spec(r, c), owner=r.owner)))
+    # the engine reads each path once more, through the checked opener, into its own copy (TOCTOU)
+    return _ok(r, _job(d.engine.submit(d.job_spec(r, c), owner=r.owner, open_input=d.guard.open_input)))
 
 
 @handler("status")
@@ -291,7 +292,7 @@ def _events_since(d: Dispatcher, r: Request, c: dict[str, Any]) -> Reply:
 
 @handler("resubmit")
 def _resubmit(d: Dispatcher, r: Request, c: dict[str, Any]) -> Reply:
-    return _ok(r, _job(d.engine.resubmit(c["job_id"], owner=r.owner)))
+    return _ok(r, _job(d.engine.resubmit(c["job_id"], owner=r.owner, open_input=d.guard.open_input)))
 
 
 @handler("shutdown")

@@ -32,6 +32,7 @@ from bridge.engine.queue import FairQueue, Throughput
 from bridge.engine.run import SHUTDOWN, Runner, RunningJob
 from bridge.jobs import (
     ACTIVE,
+    AudioInput,
     EventType,
     JobEvent,
     JobInfo,
@@ -44,7 +45,7 @@ from bridge.jobs import (
 )
 from bridge.state.journal import JobRecord, Journal
 from bridge.state.recovery import RecoveryReport, log_report, recover
-from bridge.state.store import RenderStore
+from bridge.state.store import Opener, RenderStore
 from common.errors import SegueError
 from common.progress import CancelToken
 
@@ -79,12 +80,18 @@ class JobEngine:
         self._worker.start()
 
     # -- jobs -----------------------------------------------------------------------------------
-    def submit(self, spec: JobSpec, owner: str | None = None) -> JobInfo:
+    def submit(self, spec: JobSpec, owner: str | None = None, open_input: Opener | None = None) -> JobInfo:
         """Queue a job; raises ``QueueFull`` (code busy), ``JobNotFound`` (unknown model), ``EngineClosed``.
-        ``owner``: who gets its events (see ``owner``)."""
+        ``owner``: who gets its events (see ``owner``). ``open_input``: the daemon's checked opener of
+        client paths (``Guard.open_input``); given, path inputs are copied into the store now, read once
+        through a checked descriptor (see ``RenderStore.spool_input``)."""
         self._check_admission(spec)
         job_id = uuid.uuid4().hex[:16]
-        spec = self._resolve(job_id, spec)  # file I/O outside the lock
+        try:
+            spec = self._resolve(job_id, spec, open_input)  # file I/O outside the lock
+        except BaseException:
+            self.store.discard_inputs(job_id)
+            raise
         with self._lock:
             try:
                 self._check_admission(spec)
@@ -113,21 +120,18 @@ class JobEngine:
                     self.finish(job, JobState.CANCELLED, "cancelled", "cancelled by the client")
             return self._info(job)
 
-    def resubmit(self, job_id: str, owner: str | None = None) -> JobInfo:
+    def resubmit(self, job_id: str, owner: str | None = None, open_input: Opener | None = None) -> JobInfo:
         """Run an interrupted, failed or cancelled job again with the same spec (and seeds), same id;
-        ``owner`` (the resubmitting client) gets its events from now on."""
+        ``owner`` (the resubmitting client) gets its events from now on. The job's spooled inputs are
+        reused; a client path still in its spec (a job journaled before paths were spooled) is read
+        once more through ``open_input``, outside the lock, and spooled."""
         with self._lock:
-            job = self._job(job_id)
-            if job.state not in RESUBMITTABLE:
-                raise JobStateError(
-                    f"job {job_id} is {job.state.value}; only interrupted, failed or cancelled jobs can be resubmitted"
-                )
-            if job.record.unreadable is not None:
-                raise JobStateError(f"job {job_id} could not be read from the journal, so it cannot run again;"
-                                    " submit it anew")
-            self._check_admission(job.record.spec)
+            spec = self._resubmittable(job_id).record.spec
+        spec = self._resolve(job_id, spec, open_input)  # seeds for a job journaled without them
+        with self._lock:
+            job = self._resubmittable(job_id)  # again: another resubmit may have won meanwhile
             record = job.record
-            record.spec = self._resolve(job_id, record.spec)  # seeds for a job journaled without them
+            record.spec = spec
             record.state, record.started, record.finished = JobState.QUEUED, None, None
             record.error_code = record.error_message = None
             record.results, record.attempts = (), record.attempts + 1
@@ -361,6 +365,18 @@ class JobEngine:
                 with self._lock:
                     self._current = None
 
+    def _resubmittable(self, job_id: str) -> RunningJob:
+        job = self._job(job_id)
+        if job.state not in RESUBMITTABLE:
+            raise JobStateError(
+                f"job {job_id} is {job.state.value}; only interrupted, failed or cancelled jobs can be resubmitted"
+            )
+        if job.record.unreadable is not None:
+            raise JobStateError(f"job {job_id} could not be read from the journal, so it cannot run again;"
+                                " submit it anew")
+        self._check_admission(job.record.spec)
+        return job
+
     def _check_admission(self, spec: JobSpec) -> None:
         if self._closing:
             raise EngineClosed("the daemon is shutting down and takes no new jobs")
@@ -378,16 +394,20 @@ class JobEngine:
                 f"{self.config.queue_limit}; retry when a job finishes"
             )
 
-    def _resolve(self, job_id: str, spec: JobSpec) -> JobSpec:
-        """Spool client bytes to the store and pick seeds, so the journaled spec reruns identically."""
-        spool = self.store.spool_input
+    def _resolve(self, job_id: str, spec: JobSpec, open_input: Opener | None) -> JobSpec:
+        """Spool client bytes (and, with ``open_input``, the files client paths name) to the store and
+        pick seeds, so the journaled spec reruns identically from the daemon's own copies."""
+
+        def spool(index: int, item: AudioInput) -> AudioInput:
+            return self.store.spool_input(job_id, index, item, open_input)
+
         seeds = spec.seeds or tuple(secrets.randbelow(2**31) for _ in range(spec.candidates))
         return replace(
             spec,
-            region=None if spec.region is None else spool(job_id, 0, spec.region),
-            codes=None if spec.codes is None else spool(job_id, 1, spec.codes),
-            midi=None if spec.midi is None else spool(job_id, 2, spec.midi),
-            stems=tuple(spool(job_id, 3 + i, s) for i, s in enumerate(spec.stems)),
+            region=None if spec.region is None else spool(0, spec.region),
+            codes=None if spec.codes is None else spool(1, spec.codes),
+            midi=None if spec.midi is None else spool(2, spec.midi),
+            stems=tuple(spool(3 + i, s) for i, s in enumerate(spec.stems)),
             seeds=seeds,
         )
 

@@ -7,7 +7,7 @@ Layout under ``root`` (see docs/daemon.md, "Jobs, journal and render store"):
     renders/<job_id>/candidate-<k>.preview.wav   quick render from a higher level (+ .preview.json)
     renders/<job_id>/candidate-<k>.codes.npz     codes of every level (``prime`` jobs; + candidate-<k>.json)
     renders/<job_id>/job.json                    manifest, written last: the job is finished
-    inputs/<job_id>/input-<n>.<format>           bytes a client sent instead of a path
+    inputs/<job_id>/input-<n>.<format>           bytes a client sent, or the daemon's copy of a path it named
 
 Both folders of a job go when the engine's retention prunes it (``remove_job``).
 
@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,14 +31,16 @@ import numpy as np
 
 from bridge.engine.backend import Candidate, CodesTake, Take
 from bridge.jobs import AudioInput, JobSpec, ResultFile
+from bridge.safe_open import CheckedFile
 from common.errors import AudioError
-from model.atomic import TEMP_PREFIX, atomic_write_bytes, atomic_write_text
+from model.atomic import TEMP_PREFIX, atomic_path, atomic_write_bytes, atomic_write_text
 from model.audio import Audio, write_audio
 from model.codes import save_codes
 
 SIDECAR_FORMAT = "segue-render"
 SIDECAR_VERSION = 1
 MANIFEST = "job.json"
+Opener = Callable[[str], CheckedFile]  # a client's path -> the file opened and checked (Guard.open_input)
 
 
 @dataclass(frozen=True)
@@ -64,16 +67,33 @@ class RenderStore:
         return self.renders / _safe_id(job_id)
 
     # -- inputs ---------------------------------------------------------------------------------
-    def spool_input(self, job_id: str, index: int, item: AudioInput) -> AudioInput:
-        """Write an input's bytes to ``inputs/<job>/`` and return it as a path input (paths pass through)."""
+    def spool_input(
+        self, job_id: str, index: int, item: AudioInput, open_input: Opener | None = None
+    ) -> AudioInput:
+        """Write an input's bytes to ``inputs/<job>/`` and return it as a path input.
+
+        A path input is copied too when ``open_input`` (the daemon's checked opener,
+        ``Guard.open_input``) is given, in chunks with the size limit on the bytes read: the job, its
+        resubmits and recovery then read the daemon's own copy, never the client's path again, which
+        could have been swapped for a symlink or grown since it was checked. This job's own spooled
+        files pass through; without ``open_input`` (in-process callers) every path passes through."""
         if item.data is None:
-            return item
+            assert item.path is not None  # AudioInput holds a path or bytes
+            if open_input is None or Path(item.path).parent == self.inputs / _safe_id(job_id):
+                return item
+            path = self._input_file(job_id, index, item)
+            with open_input(item.path) as source, atomic_path(path) as tmp, open(tmp, "wb") as out:
+                source.copy_to(out)
+            return item.with_path(str(path))
+        path = self._input_file(job_id, index, item)
+        atomic_write_bytes(path, item.data)
+        return item.with_path(str(path))
+
+    def _input_file(self, job_id: str, index: int, item: AudioInput) -> Path:
         directory = self.inputs / _safe_id(job_id)
         directory.mkdir(parents=True, exist_ok=True)
         suffix = "".join(ch for ch in (item.format or "bin") if ch.isalnum())[:8] or "bin"
-        path = directory / f"input-{index}.{suffix}"
-        atomic_write_bytes(path, item.data)
-        return item.with_path(str(path))
+        return directory / f"input-{index}.{suffix}"
 
     def discard_inputs(self, job_id: str) -> None:
         """Remove a job's spooled inputs (a job refused after its bytes were spooled)."""
