@@ -32,6 +32,8 @@ class BridgeConfig:
     enable_osc: bool = True
     roots: tuple[str, ...] = ()  # input files must resolve inside one of these directories
     keys_dir: str | None = None  # CURVE: server keypair + authorised client public keys
+    local_owner: bool = True  # loopback clients are the owner (false on a machine whose users do not trust each other)
+    share_jobs: bool = False  # collaborators see and cancel every job, not only their own (bridge/roles.py)
     max_message_bytes: int = 256 * MiB  # one ZeroMQ message, all frames (also zmq.MAXMSGSIZE per frame)
     max_input_bytes: int = 128 * MiB  # one input file (path or buffer)
     max_seconds: float = 600.0  # longest generation a job may ask for

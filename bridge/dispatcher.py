@@ -17,6 +17,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bridge import roles
 from bridge.config import BridgeConfig
 from bridge.jobs import (
     AudioInput,
@@ -46,6 +47,8 @@ class Request:
     transport: str = "zmq"  # "zmq" | "osc"
     control: bool = False  # arrived on the control socket
     events_to: str = ""  # where this client's job events go, in the front end's terms (default: peer)
+    role: str = roles.OWNER  # owner | collaborator (bridge/roles.py); the front end decides
+    principal: str = ""  # who sent it: a CURVE key's name, "osc:<host>"; a collaborator's jobs carry it as client
 
     @property
     def owner(self) -> str:
@@ -117,6 +120,7 @@ class Dispatcher:
             content = protocol.validate_request(name, request.content, len(request.buffers))
             if request.control and not protocol.REQUESTS[name].control:
                 raise ProtocolError("not_allowed", f"'{name}' is not served on the control socket")
+            roles.check(self, request, name, content)
             return _HANDLERS[name](self, request, content)
         except ProtocolError as exc:
             return Reply.error(name, exc.code, exc.message)
@@ -180,7 +184,7 @@ class Dispatcher:
             guidance=tuple(c["guidance"]),
             output=output,
             priority=c["priority"],
-            client=self.client_name(request.peer),
+            client=self.client_name(request.peer) if request.role == roles.OWNER else request.principal,
         )
         self.guard.job(spec)
         return spec
@@ -264,7 +268,8 @@ def _cancel(d: Dispatcher, r: Request, c: dict[str, Any]) -> Reply:
 
 @handler("list_jobs")
 def _list_jobs(d: Dispatcher, r: Request, c: dict[str, Any]) -> Reply:
-    return _ok(r, {"jobs": [j.to_dict() for j in d.engine.list_jobs(c.get("client"))]})
+    jobs = [j for j in d.engine.list_jobs(c.get("client")) if roles.visible(d, r, j.client)]
+    return _ok(r, {"jobs": [j.to_dict() for j in jobs]})
 
 
 @handler("fetch_result")

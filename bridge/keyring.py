@@ -30,6 +30,7 @@ class KeyRing:
         self.folder.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._names: dict[str, str] = {}
+        self._owners: frozenset[str] = frozenset()  # names marked in keys_dir/owners (segue keys issue --owner)
         self._stamp: int | None = None
         self._read_at = -1e9
 
@@ -39,6 +40,12 @@ class KeyRing:
         with self._lock:
             self._refresh()
             return self._names.get(key)
+
+    def is_owner(self, name: str) -> bool:
+        """Did the owner mark client ``name`` as an owner (``keys_dir/owners/NAME``)?"""
+        with self._lock:
+            self._refresh()
+            return name in self._owners
 
     def callback(self, domain: str, key: bytes) -> bool:
         """The ZAP credentials provider's question: may this key connect?"""
@@ -63,6 +70,8 @@ class KeyRing:
                 log.warning("CURVE key file %s is unreadable and admits nobody: %s", path, exc)
                 continue
             names[public.decode("ascii")] = path.stem
+        owners = self.folder.parent / "owners"
+        self._owners = frozenset(p.name for p in owners.iterdir()) if owners.is_dir() else frozenset()
         self._names, self._stamp, self._read_at = names, stamp, now
 
 
@@ -80,7 +89,22 @@ def revoke_client_key(keys_dir: str | Path, name: str) -> Path:
     revoked.mkdir(mode=0o700, exist_ok=True)
     target = revoked / f"{name}.key"
     current.replace(target)
+    (d / "owners" / name).unlink(missing_ok=True)
     return target
+
+
+def mark_owner(keys_dir: str | Path, name: str) -> Path:
+    """Give client ``name`` the owner's rights (bridge/roles.py): an empty marker ``keys_dir/owners/NAME``."""
+    from common.errors import ConfigError
+
+    d = Path(keys_dir)
+    if "/" in name or not (d / "clients" / f"{name}.key").is_file():
+        raise ConfigError(f"no authorised client named {name!r} in {d / 'clients'}")
+    owners = d / "owners"
+    owners.mkdir(mode=0o700, exist_ok=True)
+    marker = owners / name
+    marker.touch()
+    return marker
 
 
 def start_authenticator(context: zmq.Context, ring: KeyRing) -> ThreadAuthenticator:

@@ -23,6 +23,7 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
+from bridge import roles
 from bridge.config import BridgeConfig, is_loopback, plain_host
 from bridge.dispatcher import Dispatcher, Reply, Request
 from bridge.jobs import JobEvent
@@ -167,8 +168,10 @@ class OscFrontEnd:
                 self._reply(source, req_id, Reply.error(msg_type, exc.code, exc.message), spend=spend)
                 continue
             events_to = self._reply_address(source, reply_to)  # a job's events follow its submit's reply
+            local = self.config.local_owner and is_loopback(plain_host(source[0]))  # roles: loopback is the owner
             request = Request(msg_type, content, (), peer=f"{source[0]}:{source[1]}", transport="osc",
-                              events_to=f"{events_to[0]}:{events_to[1]}")
+                              events_to=f"{events_to[0]}:{events_to[1]}", role=roles.OWNER if local else roles.COLLABORATOR,
+                              principal="" if local else f"osc:{plain_host(source[0])}")  # fmt: skip
             hello: dict[str, Any] = {}
             if msg_type == "hello":
                 try:  # the registration reads reply_host/reply_port: only once they are checked (a nil port)

@@ -29,7 +29,8 @@ from typing import Any
 
 import zmq
 
-from bridge.config import BridgeConfig
+from bridge import roles
+from bridge.config import BridgeConfig, is_loopback
 from bridge.dispatcher import Dispatcher, Reply, Request
 from bridge.jobs import JobEvent
 from bridge.keyring import KeyRing, start_authenticator
@@ -213,8 +214,10 @@ class ZmqFrontEnd:
             return
         ids, body = split_routing([p.bytes for p in parts])
         try:
-            revoked = self._revoked(parts[-1])
-            reply = revoked or self._reply_for(body, control)
+            who = self._identity(parts[-1])
+            reply = self._reply_for(body, control, *who) if who else Reply.error(
+                "unknown", "not_allowed",
+                "this client's CURVE key is no longer authorised on this daemon (revoked); ask the owner for a new one")
         except Exception as exc:  # a bug below the dispatcher: still answer, log, keep serving
             log.exception("zmq request failed")
             reply = Reply.error("unknown", "internal", f"internal error: {type(exc).__name__}: {exc}")
@@ -233,20 +236,23 @@ class ZmqFrontEnd:
         except zmq.ZMQError as exc:
             log.warning("zmq reply to a vanished peer dropped: %s", exc)
 
-    def _revoked(self, last: zmq.Frame) -> Reply | None:
-        """With CURVE, every request is checked against the live key ring: a peer whose key was revoked after
-        it connected is refused from its next request on (``not_allowed``)."""
+    def _identity(self, last: zmq.Frame) -> tuple[str, str] | None:
+        """(role, principal) of a request's sender; None when its CURVE key is no longer authorised. With CURVE,
+        every request is checked against the live key ring, so a peer whose key was revoked after it connected
+        is refused from its next request on. Roles: bridge/roles.py."""
         if self._keys is None:
-            return None
+            return roles.OWNER, ""  # no CURVE: loopback only (BridgeConfig refuses anything else)
         try:
-            key = last.get("User-Id")
+            key, address = str(last.get("User-Id")), str(last.get("Peer-Address"))
         except zmq.ZMQError:
-            key = ""
-        if self._keys.name_of(str(key)) is not None:
             return None
-        return Reply.error("unknown", "not_allowed", "this client's CURVE key is no longer authorised on this daemon (revoked); ask the owner for a new one")
+        name = self._keys.name_of(key)
+        if name is None:
+            return None
+        owner = self._keys.is_owner(name) or (self.config.local_owner and is_loopback(address))
+        return (roles.OWNER if owner else roles.COLLABORATOR), name
 
-    def _reply_for(self, body: list[bytes], control: bool) -> Reply:
+    def _reply_for(self, body: list[bytes], control: bool, role: str = roles.OWNER, principal: str = "") -> Reply:
         total = sum(len(f) for f in body)
         if total > self.config.max_message_bytes:
             return Reply.error("unknown", "too_large",
@@ -268,5 +274,7 @@ class ZmqFrontEnd:
             peer=session if isinstance(session, str) and session else "zmq-anonymous",
             transport="zmq",
             control=control,
+            role=role,
+            principal=principal,
         )
         return self.dispatcher.handle(request)
