@@ -15,7 +15,6 @@ from pathlib import Path
 
 import zmq
 import zmq.auth
-from zmq.auth.thread import ThreadAuthenticator
 
 from bridge.config import BridgeConfig
 from bridge.jobs import JobSpec
@@ -98,16 +97,6 @@ def issue_client_keys(keys_dir: str | Path, name: str) -> tuple[Path, Path]:
     os.chmod(secret_file, 0o600)  # it travels to the collaborator: a copy keeps owner-only permissions
     Path(public_file).replace(clients / f"{name}.key")
     return Path(secret_file), d / "server.key"
-
-
-def start_authenticator(context: zmq.Context, keys_dir: str | Path) -> ThreadAuthenticator:
-    """A ZAP handler that admits only CURVE clients whose public key is in ``keys_dir/clients``."""
-    clients = Path(keys_dir) / "clients"
-    clients.mkdir(parents=True, exist_ok=True)
-    auth = ThreadAuthenticator(context)
-    auth.start()
-    auth.configure_curve(domain="*", location=str(clients))
-    return auth
 
 
 def make_curve_server(socket: zmq.Socket, keys_dir: str | Path) -> None:
