@@ -270,8 +270,15 @@ class JobEngine:
         self.journal.checkpoint()
 
     # -- used by the runner (worker thread) -----------------------------------------------------
-    def emit(self, job_id: str, kind: EventType, data: dict[str, Any] | None = None) -> JobEvent:
-        return self._hub.emit(job_id, kind, data)
+    def emit(self, job_id: str, kind: EventType, data: dict[str, Any] | None = None) -> JobEvent | None:
+        """Send a job's event; ``None`` (nothing sent) once the job has ended: nothing follows a terminal
+        event (a job cancelled while its model loads still reports the load's progress otherwise)."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is not None and job.record.state not in ACTIVE:
+                log.debug("job %s has ended; its %s event is not sent", job_id, kind.value)
+                return None
+            return self._hub.emit(job_id, kind, data)
 
     def finish(
         self,
@@ -292,13 +299,13 @@ class JobEngine:
             record.error_code, record.error_message, record.results = code, message, results
             self.journal.update_job(record, reason=message)
             if state is JobState.DONE:
-                self.emit(job.id, EventType.RESULT_READY, {"results": [r.to_dict() for r in results]})
+                self._hub.emit(job.id, EventType.RESULT_READY, {"results": [r.to_dict() for r in results]})
             elif state is JobState.FAILED:
-                self.emit(job.id, EventType.FAILED, {"code": code, "message": message})
+                self._hub.emit(job.id, EventType.FAILED, {"code": code, "message": message})
             elif state is JobState.CANCELLED:
-                self.emit(job.id, EventType.CANCELLED, {"reason": message})
+                self._hub.emit(job.id, EventType.CANCELLED, {"reason": message})
             elif state is JobState.INTERRUPTED:
-                self.emit(job.id, EventType.INTERRUPTED, {"reason": message})
+                self._hub.emit(job.id, EventType.INTERRUPTED, {"reason": message})
 
     def set_state(self, job: RunningJob, state: JobState, reason: str, run: CancelToken | None = None) -> bool:
         """Journal a running state; ``False`` if the job already ended (cancelled while loading)."""

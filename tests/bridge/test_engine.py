@@ -215,6 +215,18 @@ def test_cancel_during_load_then_resubmit_runs_once(rig: Rig) -> None:
     assert types.count(EventType.RESULT_READY) == 1 and types.count(EventType.CANCELLED) == 1
 
 
+def test_nothing_follows_a_cancelled_event(rig: Rig) -> None:
+    # the attack run saw a progress event after cancelled: the load went on reporting after a cancel
+    rig.backend.load_s = 1.0
+    job = rig.engine.submit(spec()).id
+    wait_until(lambda: any(e.type is EventType.PROGRESS for e in rig.of(job)))
+    assert rig.engine.cancel(job).state is JobState.CANCELLED
+    time.sleep(1.1)  # the rest of the load reports (progress at least every 0.25 s)
+    rig.engine._hub.flush()
+    types = [e.type for e in rig.of(job)]
+    assert types[-1] is EventType.CANCELLED, types
+
+
 def test_a_failing_subscriber_does_not_stop_the_others(rig: Rig) -> None:
     def broken(event: JobEvent) -> None:
         raise RuntimeError("subscriber bug")
