@@ -1,14 +1,17 @@
 """Audio files in and out: one reader for everything libsndfile decodes, one atomic writer.
 
 Rules (user-facing summary in docs/formats.md):
-- Reading gives float32 samples ``(frames, channels)`` in the file's own scale (normally [-1, 1]).
-  Any format libsndfile reads works (WAV, FLAC, AIFF, OGG/Vorbis, MP3, ...), at any channel count.
+- Reading gives float32 samples ``(frames, channels)`` in [-1, 1] (float files beyond it: see below).
+  Any format libsndfile reads works (WAV, FLAC, AIFF, OGG/Vorbis, MP3, ...), with 1 to 16 channels.
 - Resampling (``sample_rate=``) uses soxr at quality "VHQ": its 28-bit precision is beyond what
   float32 (24-bit mantissa) can hold, so resampling adds nothing measurable, and it costs about
   0.6 ms per second of stereo audio on one CPU core (HQ: 0.5 ms), negligible next to any model call.
 - Channel conversion (``channels=``): N -> 1 is the mean of the channels (no +3 dB pan law, so a
   full-scale mono file read as stereo and mixed back is unchanged); 1 -> N duplicates. Anything else
-  (6 -> 2, ...) is refused rather than guessed.
+  (6 -> 2, ...) is refused rather than guessed. Files with more than 16 channels are refused; mixing down
+  3..16 channels is logged as a warning (read_audio has no other channel for warnings).
+- Float samples beyond [-1, 1] are clipped to it, counted in ``Audio.clipped_samples`` and logged as a
+  warning; a peak over 64.0 (36 dB over full scale) is refused as damaged or not scaled as audio.
 - Files that are missing, not audio, truncated (a WAV/AIFF header that promises more audio than the
   file holds; streaming writers' "unknown length" sizes are accepted), empty, have NaN/inf samples or an absurd sample
   rate raise ``AudioError`` naming the file and the problem.
@@ -20,6 +23,7 @@ Rules (user-facing summary in docs/formats.md):
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from dataclasses import dataclass
@@ -36,19 +40,27 @@ from model.atomic import atomic_path
 MIN_SAMPLE_RATE = 1_000
 MAX_SAMPLE_RATE = 768_000
 MAX_CHANNELS = 64  # guards against passing (channels, frames) by mistake
+MAX_READ_CHANNELS = 16  # more than any real recording layout (9.1.6 is 16); 65 channels is junk or an attack
+MAX_PEAK = 64.0  # float samples beyond this (36 dB over full scale) are not audio in any usable scale
 RESAMPLE_QUALITY = "VHQ"
 WRITE_FORMATS = {".wav": "WAV", ".flac": "FLAC"}
 _PCM_SUBTYPES = {16: "PCM_16", 24: "PCM_24"}
 _ESTIMATED_LENGTH_FORMATS = {"MP3", "OGG"}
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True, eq=False)  # eq=False: comparing arrays with == is ambiguous; compare .samples
 class Audio:
-    """Decoded audio: ``samples`` is float32 ``(frames, channels)``; ``source`` names where it came from."""
+    """Decoded audio: ``samples`` is float32 ``(frames, channels)``; ``source`` names where it came from.
+
+    ``clipped_samples`` counts the file's float values beyond [-1, 1] that reading clipped (as in ``WriteResult``).
+    """
 
     samples: np.ndarray  # (frames, channels) float32
     sample_rate: int
     source: str = "<memory>"
+    clipped_samples: int = 0
 
     def __post_init__(self) -> None:
         if self.samples.ndim != 2 or self.samples.dtype != np.float32:
@@ -75,7 +87,8 @@ class Audio:
 
     def with_channels(self, channels: int) -> Audio:
         """Mix down to mono (mean) or duplicate mono to ``channels``; see the module docstring."""
-        return Audio(_convert_channels(self.samples, channels, self.source), self.sample_rate, self.source)
+        samples = _convert_channels(self.samples, channels, self.source)
+        return Audio(samples, self.sample_rate, self.source, self.clipped_samples)
 
     def resampled(self, sample_rate: int) -> Audio:
         """The same audio at ``sample_rate`` (soxr VHQ); returns ``self`` if the rate already matches."""
@@ -86,7 +99,7 @@ class Audio:
             self.samples, self.sample_rate, sample_rate, quality=RESAMPLE_QUALITY
         )  # (frames', C)
         out = np.ascontiguousarray(out, dtype=np.float32).reshape(-1, self.channels)
-        return Audio(out, sample_rate, self.source)
+        return Audio(out, sample_rate, self.source, self.clipped_samples)
 
 
 @dataclass(frozen=True)
@@ -133,13 +146,20 @@ def _decode(handle: BinaryIO, name: str, size: int, sample_rate: int | None, cha
             # shorter read there is not evidence of damage; other formats state the exact frame count.
             declared = 0 if snd.format in _ESTIMATED_LENGTH_FORMATS else snd.frames
             rate = int(snd.samplerate)
+            if snd.channels > MAX_READ_CHANNELS:  # before decoding: 65 channels of an hour is gigabytes
+                raise AudioError(f"{name}: {snd.channels} channels; at most {MAX_READ_CHANNELS} are read")
             samples = snd.read(dtype="float32", always_2d=True)  # (frames, channels)
-            log = snd.extra_info
+            header_log = snd.extra_info
     except (sf.LibsndfileError, RuntimeError) as exc:
         raise AudioError(f"{name}: not a readable audio file or corrupt ({_libsndfile_reason(exc)})") from exc
-    _check_decoded(name, samples, rate, declared, log)
-    audio = Audio(np.ascontiguousarray(samples), rate, name)
+    _check_decoded(name, samples, rate, declared, header_log)
+    clipped = _clip_to_full_scale(name, samples)
+    audio = Audio(np.ascontiguousarray(samples), rate, name, clipped)
     if channels is not None:
+        if audio.channels > 2 and channels < audio.channels:  # stereo -> mono is routine, 5.1 -> mono is news
+            log.warning(
+                "%s: %d channels mixed down to %d (the mean of all channels)", name, audio.channels, channels
+            )
         audio = audio.with_channels(channels)
     if sample_rate is not None:
         audio = audio.resampled(sample_rate)
@@ -172,6 +192,22 @@ def _check_decoded(name: str, samples: np.ndarray, rate: int, declared: int, log
             f"{name}: contains {bad} NaN or infinite sample values (first at frame {first}, "
             f"{first / rate:.3f} s)"
         )
+    peak = float(np.abs(samples).max())
+    if peak > MAX_PEAK:
+        raise AudioError(
+            f"{name}: peak sample magnitude {peak:g} is over the limit of {MAX_PEAK:g} (36 dB over full scale); "
+            "the file is damaged or not scaled as audio"
+        )
+
+
+def _clip_to_full_scale(name: str, samples: np.ndarray) -> int:
+    """Clip float values beyond [-1, 1] in place (a hot float master, a lossy decoder's overshoot); logs and
+    returns how many there were. Integer formats never exceed full scale."""
+    clipped = int(np.count_nonzero(np.abs(samples) > 1.0))
+    if clipped:
+        np.clip(samples, -1.0, 1.0, out=samples)
+        log.warning("%s: %d samples beyond full scale clipped to [-1, 1]", name, clipped)
+    return clipped
 
 
 # libsndfile logs "data : N (should be M)" (WAV) or "SSND : N (should be M)" (AIFF) when the audio chunk's

@@ -1,4 +1,6 @@
+import logging
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -163,6 +165,55 @@ def test_nan_and_inf_samples(tmp_path: Path) -> None:
         read_audio(tmp_path / "nan.wav")
 
 
+@pytest.mark.parametrize("peak", [64.5, 1e30])
+def test_float_samples_far_beyond_full_scale_are_refused(tmp_path: Path, peak: float) -> None:
+    x = _tone(frames=1000, channels=1)
+    x[500, 0] = -peak
+    sf.write(tmp_path / "loud.wav", x, 44100, subtype="FLOAT")
+    with pytest.raises(
+        AudioError,
+        match=rf"loud\.wav: peak sample magnitude {re.escape(f'{peak:g}')} is over the limit of 64 ",
+    ):
+        read_audio(tmp_path / "loud.wav")
+
+
+def test_float_samples_beyond_full_scale_are_clipped_and_reported(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    x = _tone(frames=1000, channels=2)
+    x[10, 0], x[20, 1], x[30, 0] = 1.5, -64.0, 1.0
+    sf.write(tmp_path / "hot.wav", x, 44100, subtype="FLOAT")
+    with caplog.at_level(logging.WARNING, logger="model.audio"):
+        audio = read_audio(tmp_path / "hot.wav", channels=1, sample_rate=22050)
+    assert audio.clipped_samples == 2  # exactly 1.0 is full scale, not clipped
+    assert "hot.wav: 2 samples beyond full scale clipped to [-1, 1]" in caplog.text
+    raw = read_audio(tmp_path / "hot.wav").samples
+    assert raw[10, 0] == 1.0 and raw[20, 1] == -1.0
+    caplog.clear()
+    sf.write(tmp_path / "ok.wav", _tone(frames=1000, channels=1), 44100, subtype="FLOAT")
+    assert read_audio(tmp_path / "ok.wav").clipped_samples == 0 and not caplog.records
+
+
+def test_more_than_16_channels_are_refused(tmp_path: Path) -> None:
+    sf.write(tmp_path / "many.wav", np.zeros((100, 65), np.float32), 44100, subtype="FLOAT")
+    with pytest.raises(AudioError, match=r"many\.wav: 65 channels; at most 16 are read"):
+        read_audio(tmp_path / "many.wav", channels=1)
+    sf.write(tmp_path / "sixteen.wav", np.full((100, 16), 0.25, np.float32), 44100, subtype="FLOAT")
+    assert read_audio(tmp_path / "sixteen.wav").channels == 16
+
+
+def test_mixing_down_more_than_stereo_is_reported(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    sf.write(tmp_path / "surround.wav", np.full((100, 6), 0.25, np.float32), 44100, subtype="FLOAT")
+    sf.write(tmp_path / "stereo.wav", np.full((100, 2), 0.25, np.float32), 44100, subtype="FLOAT")
+    with caplog.at_level(logging.WARNING, logger="model.audio"):
+        np.testing.assert_allclose(read_audio(tmp_path / "surround.wav", channels=1).samples, 0.25)
+        assert "surround.wav: 6 channels mixed down to 1" in caplog.text
+        caplog.clear()
+        read_audio(tmp_path / "stereo.wav", channels=1)  # routine, not news
+        read_audio(tmp_path / "surround.wav")  # not mixed
+    assert not caplog.records
+
+
 @pytest.mark.parametrize("rate", [400, 800_000])
 def test_absurd_sample_rate_in_file(tmp_path: Path, rate: int) -> None:
     sf.write(tmp_path / "odd.wav", _tone(frames=100, channels=1), rate, subtype="PCM_16")
@@ -186,7 +237,7 @@ def test_write_float_wav_is_exact_and_unclipped(tmp_path: Path) -> None:
     assert result.frames == 4410 and result.channels == 2
     info = sf.info(tmp_path / "out.wav")
     assert info.subtype == "FLOAT"
-    np.testing.assert_array_equal(read_audio(tmp_path / "out.wav").samples, x)
+    np.testing.assert_array_equal(sf.read(tmp_path / "out.wav", dtype="float32")[0], x)
 
 
 @pytest.mark.parametrize(("suffix", "bits"), [(".wav", 16), (".wav", 24), (".flac", 16), (".flac", 24)])
