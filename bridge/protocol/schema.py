@@ -160,7 +160,8 @@ REQUESTS: dict[str, Message] = {
                 Field("candidates", "int", default=1, min=1, max=16),
                 Field("seeds", "list[int]", default=(), max=16, each_min=-(1 << 63), each_max=(1 << 63) - 1,
                       doc="one per candidate, or none (64-bit signed)"),
-                Field("temperatures", "list[float]", default=(), max=8, doc="per level, 0 = bottom"),
+                Field("temperatures", "list[float]", default=(), max=8, each_min=0.01, each_max=10,  # SamplingParams' range
+                      doc="per level, 0 = bottom"),
                 Field("guidance", "list[float]", default=(), max=8, doc="guidance scale per level"),
                 Field("output", "object:Output", doc="rendered file format"),
                 Field("priority", "int", default=0, min=-100, max=100, doc="higher runs first"),

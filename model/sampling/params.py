@@ -12,6 +12,8 @@ from common.errors import InputError
 
 PRECISIONS = ("auto", "fp32", "bf16")  # chosen where the model is loaded; auto: see model/sampling/precision.py
 DEFAULT_TEMPERATURE = 0.99
+MIN_TEMPERATURE = 0.01  # logits / 1e-30 overflow to inf (NaN probabilities); 0.01 is already all but greedy
+MAX_TEMPERATURE = 10.0
 DEFAULT_HOP_FRACTION_LOWER = 0.5  # upsampler levels: half a window of new tokens per window
 DEFAULT_HOP_FRACTION_TOP = 0.125  # top level: 1/8 of a window of new tokens per window
 
@@ -52,8 +54,8 @@ class SamplingParams:
         object.__setattr__(self, "hop_fraction", tuple(float(h) for h in hop))
         object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
         for t in self.temperature:
-            if not 0.0 < t <= 10.0:
-                raise InputError(f"temperature {t} is out of range: use a value above 0 and at most 10 (0.99 is usual)")
+            if not MIN_TEMPERATURE <= t <= MAX_TEMPERATURE:
+                raise InputError(f"temperature {t} is out of range: use a value from {MIN_TEMPERATURE:g} to {MAX_TEMPERATURE:g} (0.99 is usual)")
         for h in self.hop_fraction:
             if not 0.0 < h <= 1.0:
                 raise InputError(

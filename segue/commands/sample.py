@@ -62,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--allow-other-model", action="store_true", help="use --codes made by another VQ-VAE (they decode to other music)")
     a("--candidates", type=int, default=1, help="versions to sample (default 1)")
     a("--seed", type=int, default=0, help="seed of candidate 0; candidate i uses seed + i (default 0)")
-    a("--temperature", type=_floats, default=(0.99,), metavar="T[,T,T]", help="default 0.99")
+    a("--temperature", type=_floats, default=(0.99,), metavar="T[,T,T]", help="0.01..10 (default 0.99)")
     a("--top-k", type=int, default=0, help="keep the k most likely codes (default 0 = off)")
     a("--top-p", type=float, default=0.0, help="nucleus sampling probability (default 0 = off)")
     a("--hop-fraction", type=_floats, default=(), metavar="H[,H,H]", help="new share of each window (default 0.5 below the top, 0.125 at the top)")

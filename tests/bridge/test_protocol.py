@@ -22,6 +22,18 @@ def test_seeds_are_checked_per_value_at_the_protocol_layer() -> None:
     assert field.limit == f"len ≤ 16; each {lo}..{hi}"  # so the generated docs show the range
 
 
+def test_temperatures_are_checked_per_value_at_the_protocol_layer() -> None:
+    from model.sampling.params import MAX_TEMPERATURE, MIN_TEMPERATURE
+
+    base = {"kind": "generate", "model": "m", "length_s": 4}
+    assert validate_request("submit", {**base, "temperatures": [0.01, 10]})["temperatures"] == [0.01, 10]
+    for t in (1e-30, 0.0, 10.5):
+        with pytest.raises(ProtocolError, match=rf"temperatures\[1\] = {t} is outside 0\.01\.\.10"):
+            validate_request("submit", {**base, "temperatures": [0.99, t]})
+    (field,) = [f for f in protocol.REQUESTS["submit"].fields if f.name == "temperatures"]
+    assert (field.each_min, field.each_max) == (MIN_TEMPERATURE, MAX_TEMPERATURE)  # the sampler's own range
+
+
 def test_defaults_are_filled_and_types_coerced() -> None:
     c = validate_request("submit", {"kind": "generate", "model": "m", "length_s": 4, "seeds": 7})
     assert c["length_s"] == 4.0 and isinstance(c["length_s"], float)

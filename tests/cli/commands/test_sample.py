@@ -91,6 +91,7 @@ def test_codes_of_another_model_are_refused_unless_allowed(tmp_path: Path, capsy
         (["--length", "0"], "not a positive number"),
         (["--length", "25"], "too long for this model"),
         (["--length", "0.05", "--top-k", "3", "--top-p", "0.5"], "cannot be used together"),
+        (["--length", "0.05", "--temperature", "0.99,1e-30"], "temperature 1e-30 is out of range: use a value from 0.01 to 10"),
         (["--length", "0.05", "--total-length", "30"], "outside the range"),
         (["--mode", "extend", "--length", "0.05"], "needs --codes"),
         (["--mode", "continue", "--length", "0.05"], "needs --region"),

@@ -44,6 +44,9 @@ def test_params_are_frozen() -> None:
     [
         ({"top_k": 5, "top_p": 0.9}, "cannot be used together"),
         ({"temperature": (0.0,)}, "temperature 0.0"),
+        ({"temperature": (1e-30,)}, r"temperature 1e-30 is out of range: use a value from 0\.01 to 10 "),
+        ({"temperature": (0.99, 0.009)}, "temperature 0.009"),
+        ({"temperature": (10.5,)}, "temperature 10.5"),
         ({"temperature": ()}, "at least one"),
         ({"top_p": 1.5}, "top-p"),
         ({"top_k": -1}, "top-k"),
