@@ -19,6 +19,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from common.text import control_character_problem
+
 PROTOCOL_VERSION = "1.3"
 """``major.minor``: a client's major version must equal the daemon's; minor additions are compatible."""
 
@@ -67,6 +69,7 @@ class Field:
     doc: str = ""
     each_min: float | None = None  # inclusive range of each item of a list of numbers
     each_max: float | None = None
+    lyrics: bool = False  # a str that may hold tab, newline and carriage return (no other control characters)
 
     def __post_init__(self) -> None:
         # a list default would be one object shared by every request that leaves the field out
@@ -154,7 +157,7 @@ REQUESTS: dict[str, Message] = {
                 Field("codes", "file", max=_PATH, doc="codes file to upsample or extend (e.g. an encode job's result)"),
                 Field("artist", "str", default="", max=_S),
                 Field("genre", "str", default="", max=_S),
-                Field("lyrics", "str", default="", max=_TEXT),
+                Field("lyrics", "str", default="", max=_TEXT, lyrics=True),
                 Field("midi", "file", max=_PATH, doc="a MIDI clip (path or buffer)"),
                 Field("stems", "list[file]", default=(), max=16, doc="stems, each with a label"),
                 Field("candidates", "int", default=1, min=1, max=16),
@@ -241,6 +244,12 @@ def _check_len(f: Field, n: int, where: str) -> None:
         raise ProtocolError("too_large", f"{where} has length {n}, the limit is {int(f.max)}")
 
 
+def _check_text(value: str, where: str, *, lyrics: bool = False) -> None:
+    problem = control_character_problem(where, value, lyrics=lyrics)
+    if problem:
+        raise ProtocolError("bad_request", problem)
+
+
 def _check_file(f: Field, value: Any, where: str, buffers: int) -> dict[str, Any]:
     if isinstance(value, str):  # a bare path
         value = {"path": value}
@@ -255,6 +264,7 @@ def _check_file(f: Field, value: Any, where: str, buffers: int) -> dict[str, Any
         if not isinstance(value["path"], str) or not value["path"]:
             raise ProtocolError("bad_request", f"{where}.path must be a non-empty string")
         _check_len(f, len(value["path"]), f"{where}.path")
+        _check_text(value["path"], f"{where}.path")
     else:
         b = value["buffer"]
         if isinstance(b, bool) or not isinstance(b, int) or not 0 <= b < buffers:
@@ -262,6 +272,8 @@ def _check_file(f: Field, value: Any, where: str, buffers: int) -> dict[str, Any
     for key in ("format", "label"):
         if key in value and not (isinstance(value[key], str) and len(value[key]) <= 32):
             raise ProtocolError("bad_request", f"{where}.{key} must be a string of at most 32 characters")
+        if key in value:
+            _check_text(value[key], f"{where}.{key}")
     return dict(value)
 
 
@@ -271,6 +283,7 @@ def _check_field(f: Field, value: Any, where: str, buffers: int) -> Any:
         if not isinstance(value, str):
             raise ProtocolError("bad_request", f"{where} must be a string (got {type(value).__name__})")
         _check_len(f, len(value), where)
+        _check_text(value, where, lyrics=f.lyrics)
         return value
     if t == "int":
         if isinstance(value, float) and value.is_integer():

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from common.errors import InputError
+from common.text import control_character_problem
 from segue.device import add_device_argument, resolve_device
 
 if TYPE_CHECKING:
@@ -71,8 +72,16 @@ def read_lyrics(path: Path) -> str:
 
 
 def lyrics_of(args: argparse.Namespace) -> str:
-    """``--lyrics-file`` read (see ``read_lyrics``), else ``--lyrics``."""
-    return read_lyrics(args.lyrics_file) if args.lyrics_file else str(args.lyrics)
+    """``--lyrics-file`` read (see ``read_lyrics``), else ``--lyrics``; the song's text (``--artist``,
+    ``--genre``, the lyrics) checked for control characters by the protocol's rule (``common.text``)."""
+    lyrics = read_lyrics(args.lyrics_file) if args.lyrics_file else str(args.lyrics)
+    texts = (("--artist", args.artist, False), ("--genre", args.genre, False))
+    where = f"--lyrics-file {args.lyrics_file}" if args.lyrics_file else "--lyrics"
+    for what, text, multiline in (*texts, (where, lyrics, True)):
+        problem = control_character_problem(what, str(text), lyrics=multiline)
+        if problem:
+            raise InputError(problem)
+    return lyrics
 
 
 def chunk_seconds(value: float | None) -> float | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from pythonosc.osc_message import OscMessage
 
@@ -32,6 +34,35 @@ def test_temperatures_are_checked_per_value_at_the_protocol_layer() -> None:
             validate_request("submit", {**base, "temperatures": [0.99, t]})
     (field,) = [f for f in protocol.REQUESTS["submit"].fields if f.name == "temperatures"]
     assert (field.each_min, field.each_max) == (MIN_TEMPERATURE, MAX_TEMPERATURE)  # the sampler's own range
+
+
+@pytest.mark.parametrize(
+    ("msg_type", "content", "where", "char", "at"),
+    [
+        ("submit", {"artist": "a\x00b"}, "artist", "0000", 1),
+        ("submit", {"genre": "jazz\x7f"}, "genre", "007F", 4),
+        ("submit", {"genre": "jazz\n"}, "genre", "000A", 4),  # line breaks only in lyrics
+        ("submit", {"lyrics": "la\nla\x1b[2J"}, "lyrics", "001B", 5),
+        ("submit", {"region": {"path": "/a\x00.wav"}}, "region.path", "0000", 2),
+        ("submit", {"stems": [{"path": "/a.wav", "label": "dr\tums"}]}, "stems[0].label", "0009", 2),
+        ("submit", {"project": {"sample_rate": 48000}, "output": {"container": "wav\r"}}, "output.container", "000D", 3),
+        ("hello", {"protocol_version": "1.3", "client": "\x01me"}, "client", "0001", 0),
+        ("status", {"job_id": "j\x00"}, "job_id", "0000", 1),
+    ],
+)
+def test_control_characters_are_refused_in_every_string(
+    msg_type: str, content: dict, where: str, char: str, at: int
+) -> None:
+    base = {"kind": "generate", "model": "m", "length_s": 4} if msg_type == "submit" else {}
+    with pytest.raises(ProtocolError, match=rf"^{re.escape(where)} contains control character U\+{char} at position {at} ") as err:
+        validate_request(msg_type, {**base, **content})
+    assert err.value.code == "bad_request"
+
+
+def test_lyrics_may_hold_line_breaks_and_tabs() -> None:
+    lyrics = "verse one\r\n\tand two\nél café"
+    content = {"kind": "generate", "model": "m", "length_s": 4, "artist": "Édith Piaf", "lyrics": lyrics}
+    assert validate_request("submit", content)["lyrics"] == lyrics
 
 
 def test_defaults_are_filled_and_types_coerced() -> None:
