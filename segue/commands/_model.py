@@ -84,6 +84,28 @@ def lyrics_of(args: argparse.Namespace) -> str:
     return lyrics
 
 
+def check_output_file(flag: str, path: Path) -> None:
+    """Before any work: the folder of output file ``path`` (given as ``flag``) must exist and ``path`` must not
+    be a folder, so a typo is a one-line error now and not a failed write (or an internal error) at the end."""
+    if path.is_dir():
+        raise InputError(f"{flag} {path}: is a folder; give a file name")
+    _check_folder(flag, path, path.parent)
+
+
+def check_output_folder(flag: str, path: Path) -> None:
+    """Before any work: output folder ``path`` (created with its parents when missing) must not be a file,
+    nor lie under one."""
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{flag} {path}: exists and is not a folder; give a new folder for the run's files")
+    _check_folder(flag, path, next(p for p in path.absolute().parents if p.exists()))
+
+
+def _check_folder(flag: str, path: Path, folder: Path) -> None:
+    if not folder.is_dir():
+        problem = f"{folder} is not a folder" if folder.exists() else f"folder {folder} does not exist"
+        raise InputError(f"{flag} {path}: {problem}")
+
+
 def chunk_seconds(value: float | None) -> float | None:
     """``--chunk-seconds`` checked: None (automatic), 0 (all at once) or a positive number of seconds."""
     if value is not None and not (math.isfinite(value) and value >= 0):

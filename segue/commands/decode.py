@@ -8,6 +8,7 @@ from pathlib import Path
 from segue.commands._model import (
     add_chunk_argument,
     add_model_arguments,
+    check_output_file,
     chunk_seconds,
     load_codes_for,
     load_vqvae_on,
@@ -59,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from segue.progress_bars import ProgressBars
 
     seconds = chunk_seconds(args.chunk_seconds)
+    check_output_file("-o", args.output)  # before the model loads and decodes, not after
     device, vqvae = load_vqvae_on(args.model, args.device)
     cfg = vqvae.config
     codes_file = load_codes_for(args.codes, cfg)

@@ -46,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from model.sampling.hooks import Hooks
     from model.sampling.loading import SamplingModel
     from model.tasks import encode_region
+    from segue.commands._model import check_output_folder
     from segue.device import resolve_device
     from segue.progress_bars import ProgressBars
 
@@ -53,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
     source = args.input or demo_clip_path()
     if args.max_seconds <= 0:
         raise InputError(f"--max-seconds must be positive, got {args.max_seconds}")
+    check_output_folder("-o", args.output)  # a file on the way to DIR was an internal error at out.mkdir
     device = resolve_device(args.device)
     vqvae = load_vqvae(model_dir).to(device)
     cfg = vqvae.config

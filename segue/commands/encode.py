@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from segue.commands._model import add_chunk_argument, add_model_arguments, chunk_seconds, load_vqvae_on
+from segue.commands._model import (
+    add_chunk_argument,
+    add_model_arguments,
+    check_output_file,
+    chunk_seconds,
+    load_vqvae_on,
+)
 
 NAME = "encode"
 HELP = "encode an audio file into VQ-VAE codes (all levels) saved as a .npz codes file"
@@ -39,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.output.suffix.lower() != ".npz":  # 'song.wav' would be a zip a DAW takes for broken audio
         raise InputError(f"-o {args.output}: codes files are .npz archives; name it e.g. {args.output.with_suffix('.npz')}")
+    check_output_file("-o", args.output)  # before the model loads and encodes, not after
     seconds = chunk_seconds(args.chunk_seconds)
     device, vqvae = load_vqvae_on(args.model, args.device)
     cfg = vqvae.config

@@ -8,6 +8,7 @@ from pathlib import Path
 from segue.commands._model import (
     add_model_arguments,
     add_song_arguments,
+    check_output_file,
     load_codes_for,
     load_for_sampling,
     lyrics_of,
@@ -50,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
     from segue.progress_bars import ProgressBars
 
     lyrics = lyrics_of(args)  # before the model loads: a missing file is a one-line error at once
+    if args.per_token:
+        check_output_file("--per-token", args.per_token)  # np.save to a missing folder was an internal error
     _, model = load_for_sampling(args.model, args.device)
     vq, geo = model.vqvae, model.geometry
     if args.level not in model.priors:

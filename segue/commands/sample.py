@@ -168,9 +168,9 @@ SEED_RANGE = (-(1 << 63), (1 << 63) - 1)  # what a torch generator takes
 def _check_output_folder(out: Path) -> None:
     """Before any sampling: OUTDIR must be new or empty, so a run never mixes its files with an older one's."""
     from common.errors import InputError
+    from segue.commands._model import check_output_folder
 
-    if out.exists() and not out.is_dir():
-        raise InputError(f"-o {out}: exists and is not a folder; give a new folder for the run's files")
+    check_output_folder("-o", out)  # a file on the way to OUTDIR was an internal error after all the sampling
     if out.is_dir() and any(out.iterdir()):
         raise InputError(f"-o {out}: folder is not empty; give a new or empty folder (an older run's takes would mix with this one's)")
 

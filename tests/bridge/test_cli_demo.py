@@ -44,6 +44,14 @@ def test_demo_refuses_bad_input(tmp_path, capsys: pytest.CaptureFixture[str]) ->
     assert "bad.wav" in err and "Traceback" not in err
 
 
+def test_demo_names_a_file_in_the_way_of_its_folder(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    _tiny_model(tmp_path / "model")
+    (tmp_path / "notes").write_text("mine")  # out.mkdir(parents=True) failed with an internal error
+    out = tmp_path / "notes" / "demo"
+    assert main(["demo", "--model", str(tmp_path / "model"), "-o", str(out)]) == 2
+    assert capsys.readouterr().err == f"segue demo: error: -o {out}: {tmp_path / 'notes'} is not a folder\n"
+
+
 def test_bundled_assets_exist() -> None:
     assert demo_clip_path().is_file()
     info = sf.info(demo_clip_path())

@@ -63,6 +63,16 @@ def test_decode_batch_writes_one_file_per_item(model_dir: Path, codes_file: Path
     np.testing.assert_array_equal(a, b)
 
 
+def test_output_folder_is_checked_before_the_model_loads(
+    codes_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the model is missing too: the output was only checked after decoding
+    out = tmp_path / "missing" / "x.wav"
+    argv = ["decode", "--model", str(tmp_path / "nomodel"), str(codes_file), "--level", "0", "-o", str(out)]
+    assert main(argv) == 2
+    assert capsys.readouterr().err == f"segue decode: error: -o {out}: folder {out.parent} does not exist\n"
+
+
 def test_decode_errors(
     model_dir: Path, codes_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

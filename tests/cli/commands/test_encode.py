@@ -77,6 +77,12 @@ def test_encode_errors(model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFi
     assert not (tmp_path / "x.npz").exists()
 
 
+def test_output_folder_is_checked_before_the_model_loads(tmp_path: Path, song: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "missing" / "c.npz"  # the model is missing too: the output was only checked after encoding
+    assert main(["encode", "--model", str(tmp_path / "nomodel"), str(song), "-o", str(out)]) == 2
+    assert capsys.readouterr().err == f"segue encode: error: -o {out}: folder {out.parent} does not exist\n"
+
+
 @pytest.mark.parametrize("value", ["nan", "inf", "-1"])
 def test_chunk_seconds_must_be_a_finite_number(model_dir: Path, song: Path, tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str], value: str) -> None:

@@ -46,3 +46,19 @@ def test_eval_nll_names_a_missing_lyrics_file_in_one_line(tmp_path: Path, capsys
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err == f"segue eval: error: --lyrics-file {missing}: no such file\n"
+
+
+def test_eval_nll_names_a_missing_per_token_folder_before_scoring(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # np.save into a missing folder printed "internal error", after all the scoring
+    model = tiny_model_dir(tmp_path / "model")
+    codes = [torch.zeros((1, n), dtype=torch.long) for n in (256, 64, 16)]
+    save_codes(tmp_path / "c.npz", codes, CodesMeta(44100, (8, 32, 128), 64, "tiny@x", 2048))
+    argv = ["eval", "nll", str(tmp_path / "c.npz"), "--model", str(model), "--level", "2"]
+    out = tmp_path / "no" / "bits.npy"
+    assert main([*argv, "--per-token", str(out)]) == 2
+    assert capsys.readouterr().err == f"segue eval: error: --per-token {out}: folder {out.parent} does not exist\n"
+    assert main([*argv, "--per-token", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == f"segue eval: error: --per-token {tmp_path}: is a folder; give a file name\n"
+    (tmp_path / "notes").write_text("mine")
+    assert main([*argv, "--per-token", str(tmp_path / "notes" / "bits.npy")]) == 2
+    assert f"{tmp_path / 'notes'} is not a folder" in capsys.readouterr().err

@@ -123,13 +123,16 @@ def test_lyrics_file_that_is_not_utf8(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "song.txt: not UTF-8 text" in err and err.count("\n") == 1
 
 
-@pytest.mark.parametrize("existing", ["file", "full folder"])
+@pytest.mark.parametrize("existing", ["file", "full folder", "file above"])
 def test_output_is_checked_before_sampling(tmp_path: Path, capsys: pytest.CaptureFixture[str], existing: str) -> None:
     # a run into an old run's folder left the old item_1.wav beside the new item_0.wav; a file as -o
     # failed with an internal error only after all the sampling
     out = tmp_path / "o"
     if existing == "file":
         out.write_text("my notes")
+    elif existing == "file above":  # out.mkdir(parents=True) failed with an internal error after the sampling
+        (tmp_path / "notes").write_text("my notes")
+        out = tmp_path / "notes" / "run"
     else:
         (out / "level_0").mkdir(parents=True)
         (out / "level_0" / "item_1.wav").write_bytes(b"old take")
