@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -120,8 +121,10 @@ def _mode(args: argparse.Namespace) -> str:
 
 
 def _check_inputs(mode: str, args: argparse.Namespace) -> None:
-    """Before loading the model: the flags each task needs, with the flag to add in the message."""
+    """Before loading the model: the flags each task needs, with the flag to add in the message, then their
+    values (numbers, files, the codes file), so a typo is named at once and not after minutes of loading."""
     from common.errors import InputError
+    from model.codes import load_codes
 
     if mode == "continue" and args.region is None:
         hint = "; to continue saved codes use --mode extend --codes" if args.codes is not None else ""
@@ -130,6 +133,30 @@ def _check_inputs(mode: str, args: argparse.Namespace) -> None:
         raise InputError(f"--mode {mode} needs --codes CODES.npz")
     if mode != "upsample" and args.length is None:
         raise InputError(f"--mode {mode} needs --length S (seconds of new audio)")
+    if args.length is not None and not (math.isfinite(args.length) and args.length > 0):
+        raise InputError(f"--length {args.length} s is not a positive number of seconds")  # take_samples' rule
+    for flag, value in (("--region-end", args.region_end), ("--total-length", args.total_length), ("--offset", args.offset)):
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            raise InputError(f"{flag} {value} s is not a number of seconds of 0 or more")  # label_samples' rule
+    if mode == "continue":
+        _check_readable("--region", args.region)
+    if mode in ("extend", "upsample"):
+        _check_readable("--codes", args.codes)
+        load_codes(args.codes)  # a damaged or foreign file; whether it fits the model is checked once it is loaded
+
+
+def _check_readable(flag: str, path: Path) -> None:
+    from common.errors import InputError
+
+    if not path.exists():
+        raise InputError(f"{flag} {path}: no such file")
+    if not path.is_file():
+        raise InputError(f"{flag} {path}: is a folder, not a file" if path.is_dir() else f"{flag} {path}: is not a regular file")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise InputError(f"{flag} {path}: cannot be read ({exc.strerror})") from exc
 
 
 def _run_task(

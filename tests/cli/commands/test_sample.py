@@ -114,6 +114,30 @@ def test_user_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert words in err and err.count("\n") == 1
 
 
+@pytest.mark.parametrize(
+    "extra,words",
+    [
+        (["--length", "nan"], "--length nan s is not a positive number of seconds"),
+        (["--length", "-1"], "--length -1.0 s is not a positive number of seconds"),
+        (["--length", "1", "--total-length", "inf"], "--total-length inf s is not a number of seconds of 0 or more"),
+        (["--mode", "continue", "--region", "{tmp}/none.wav", "--length", "1"], "--region {tmp}/none.wav: no such file"),
+        (["--mode", "continue", "--region", "{tmp}", "--length", "1"], "--region {tmp}: is a folder, not a file"),
+        (["--mode", "continue", "--region", "{tmp}/a.wav", "--region-end", "nan", "--length", "1"], "--region-end nan s is not"),
+        (["--mode", "upsample", "--codes", "{tmp}/none.npz"], "--codes {tmp}/none.npz: no such file"),
+        (["--mode", "extend", "--codes", "{tmp}/junk.npz", "--length", "1"], "junk.npz: not a codes file"),
+    ],
+)
+def test_arguments_are_checked_before_the_model(tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list, words: str) -> None:
+    # these were named only once the model had loaded (minutes for a real one), or not at all when the model
+    # had its own problem first: here there is no model, so that is the error unless the arguments come first
+    (tmp_path / "junk.npz").write_text("not a codes file")
+    sf.write(tmp_path / "a.wav", np.zeros(4410, np.float32), 44100)
+    args = ["sample", "--model", str(tmp_path / "nomodel"), "-o", str(tmp_path / "o")]
+    assert main([*args, *(e.replace("{tmp}", str(tmp_path)) for e in extra)]) == 2
+    err = capsys.readouterr().err
+    assert words.replace("{tmp}", str(tmp_path)) in err and err.count("\n") == 1
+
+
 def test_lyrics_file_that_is_not_utf8(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     lyrics = tmp_path / "song.txt"
     lyrics.write_bytes(b"caf\xe9 au lait")  # Latin-1
