@@ -32,7 +32,7 @@ import zmq
 from bridge import roles
 from bridge.config import BridgeConfig, is_loopback
 from bridge.dispatcher import Dispatcher, Reply, Request
-from bridge.jobs import JobEvent
+from bridge.jobs import JobEvent, JobNotFound
 from bridge.keyring import KeyRing, start_authenticator
 from bridge.protocol.schema import PROTOCOL_VERSION, ProtocolError
 from bridge.protocol.zmq_wire import (
@@ -48,8 +48,13 @@ from bridge.protocol.zmq_wire import (
 )
 from bridge.security import make_curve_server
 from bridge.transports.supervise import Supervisor
+from bridge.transports.zmq_subscriptions import SessionBook, SubscriptionGate
 
 log = logging.getLogger("segue.bridge.zmq")
+
+EVENTS_HWM = 1_000  # events queued per subscriber that does not read; more are dropped (the journal keeps them)
+EVENTS_MAX_MESSAGE = 4096  # the longest message a peer may send the events socket (subscriptions are < 100 B)
+SUBSCRIPTIONS_PER_TURN = 256  # subscriptions taken per turn of the control loop, so requests are not starved
 
 
 class ZmqFrontEnd:
@@ -69,6 +74,10 @@ class ZmqFrontEnd:
         self._sockets: dict[str, zmq.Socket] = {}
         self._push: zmq.Socket | None = None
         self._supervisor = Supervisor(self._stop, log)  # restarts a loop that dies; no heartbeats meanwhile
+        self._sessions = SessionBook()  # which principal each ZeroMQ session belongs to
+        self._gate = SubscriptionGate(self._sessions, self._job_client, config.share_jobs)
+        self._refusals = 0  # subscriptions refused since the last log line
+        self._refusal_logged = 0.0
 
     # --- life cycle ---------------------------------------------------------------------------------
     def start(self) -> None:
@@ -79,7 +88,7 @@ class ZmqFrontEnd:
         for name, kind, port in (
             ("request", zmq.ROUTER, cfg.request_port),
             ("control", zmq.ROUTER, cfg.control_port),
-            ("events", zmq.PUB, cfg.events_port),
+            ("events", zmq.XPUB, cfg.events_port),
         ):
             sock = self.context.socket(kind)
             sock.linger = 0
@@ -87,8 +96,14 @@ class ZmqFrontEnd:
             sock.setsockopt(zmq.HEARTBEAT_IVL, cfg.heartbeat_ivl_ms)
             sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, cfg.heartbeat_timeout_ms)
             sock.setsockopt(zmq.HEARTBEAT_TTL, cfg.heartbeat_timeout_ms)
-            if kind == zmq.PUB:
-                sock.sndhwm = 10_000
+            if kind == zmq.XPUB:
+                # subscriptions come to the control loop, which applies only those SubscriptionGate allows;
+                # a peer that sends a message much longer than a subscription is disconnected by libzmq
+                # (not shorter: the limit also applies to CURVE's handshake commands, a few hundred bytes)
+                sock.setsockopt(zmq.XPUB_MANUAL, 1)
+                sock.setsockopt(zmq.XPUB_VERBOSER, 1)
+                sock.maxmsgsize = EVENTS_MAX_MESSAGE
+                sock.sndhwm = EVENTS_HWM
             if cfg.keys_dir:
                 make_curve_server(sock, cfg.keys_dir)
             try:
@@ -175,11 +190,14 @@ class ZmqFrontEnd:
         poller = zmq.Poller()
         poller.register(control, zmq.POLLIN)
         poller.register(pull, zmq.POLLIN)
+        poller.register(pub, zmq.POLLIN)
         next_beat = time.monotonic()
         while not self._stop.is_set():
             ready = dict(poller.poll(50))
             if control in ready:
                 self._answer(control, control=True)
+            if pub in ready:
+                self._take_subscriptions(pub)
             while pull in ready and pull.poll(0):
                 self._forward(pull.recv_multipart(), pub)
             if time.monotonic() >= next_beat:
@@ -199,6 +217,46 @@ class ZmqFrontEnd:
             return
         for frames_out in packed:
             pub.send_multipart(frames_out)
+
+    def _take_subscriptions(self, pub: zmq.Socket) -> None:
+        """Apply the (un)subscriptions that peers sent the events socket and ``SubscriptionGate`` allows.
+        Each ``setsockopt`` applies to the peer whose message was received last (libzmq's manual mode)."""
+        for _ in range(SUBSCRIPTIONS_PER_TURN):
+            try:
+                frame = pub.recv(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            data = frame.bytes
+            if pub.rcvmore:  # not a subscription: a peer sent a message of several frames; drop all of it
+                while pub.rcvmore:
+                    pub.recv(copy=False)
+                continue
+            if not data or data[0] not in (0, 1):
+                continue  # not a subscription either
+            topic = data[1:]
+            if data[0] == 0:
+                pub.setsockopt(zmq.UNSUBSCRIBE, topic)
+                continue
+            who = self._identity(frame)
+            reason = "its CURVE key is no longer authorised" if who is None else self._gate.check(topic, *who)
+            if reason is None:
+                pub.setsockopt(zmq.SUBSCRIBE, topic)
+            else:
+                self._refused(topic, reason, who)
+
+    def _refused(self, topic: bytes, reason: str, who: tuple[str, str] | None) -> None:
+        self._refusals += 1
+        now = time.monotonic()
+        if now - self._refusal_logged >= 10.0:  # a flood of bad subscriptions is one line per 10 s
+            log.warning("events subscription %.60r refused (%s) for %s; %d refused since the last report",
+                        topic, reason, who[1] if who and who[1] else "a local peer", self._refusals)
+            self._refusals, self._refusal_logged = 0, now
+
+    def _job_client(self, job_id: str) -> str | None:
+        try:
+            return str(self.dispatcher.engine.status(job_id).client)
+        except JobNotFound:
+            return None
 
     def _heartbeat(self) -> dict[str, Any]:
         return {"seq": 0, "job_id": "", "type": "heartbeat", "time": time.time(), "data": {}}
@@ -267,6 +325,9 @@ class ZmqFrontEnd:
             return Reply.error(msg.msg_type, "version_mismatch",
                                f"header.version {version!r} does not match the daemon's protocol {PROTOCOL_VERSION}")
         session = msg.header.get("session")
+        if isinstance(session, str) and session and not self._sessions.claim(session, principal):
+            return Reply.error(msg.msg_type, "not_allowed",
+                               "this header.session is in use by another client; use a session id of your own")
         request = Request(
             msg_type=msg.msg_type,
             content=msg.content,
