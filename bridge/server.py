@@ -6,7 +6,9 @@ sends it there); ``run()`` starts up, installs SIGINT/SIGTERM handlers (main thr
 until a signal, a ``shutdown`` request or ``request_stop()``; then ``shutdown()`` stops the engine
 (waiting jobs become ``interrupted``, the running one is cancelled) while the front ends still run, so
 clients see those events, and finally closes the sockets. ``shutdown`` never takes much longer than
-``config.shutdown_timeout_s``; a second signal during shutdown exits at once.
+``config.shutdown_timeout_s``; a second signal during shutdown exits at once, and so does ``run``
+when a shutdown is still not done ``WATCHDOG_GRACE_S`` past that budget (whatever a peer or a backend
+does, the process ends: finished results and the journal are already on disk).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from bridge.transports.zmq import ZmqFrontEnd
 
 log = logging.getLogger("segue.bridge")
 
+WATCHDOG_GRACE_S = 5.0
+
 
 class Server:
     def __init__(self, config: BridgeConfig, engine: Any) -> None:
@@ -41,6 +45,8 @@ class Server:
         self._closed = False
         self._unsubscribe: Any = None
         self._signals = 0
+        self.watchdog_grace_s = WATCHDOG_GRACE_S
+        self._hard_exit: Callable[[int], Any] = os._exit  # replaced in tests
 
     @property
     def addresses(self) -> dict[str, str]:
@@ -97,9 +103,24 @@ class Server:
             while not self._stop.wait(0.2):
                 pass
         finally:
-            self.shutdown()
+            watchdog = self._watchdog(self.config.shutdown_timeout_s + self.watchdog_grace_s)
+            try:
+                self.shutdown()
+            finally:
+                watchdog.cancel()
             for sig, old in previous.items():
                 signal.signal(sig, old)
+
+    def _watchdog(self, seconds: float) -> threading.Timer:
+        def expire() -> None:
+            log.error("shutdown did not finish within %.1f s; exiting without a clean shutdown "
+                      "(finished results and the journal are on disk)", seconds)
+            self._hard_exit(1)
+
+        timer = threading.Timer(seconds, expire)
+        timer.daemon = True
+        timer.start()
+        return timer
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         del frame
