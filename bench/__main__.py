@@ -1,7 +1,7 @@
 """Run every benchmark in turn (``make bench``); each writes its JSON to bench/results/.
 
     python -m bench            # all of them (about an hour on a 2-core CPU)
-    python -m bench vqvae      # only the named ones: vqvae, vqvae-memory, sampling, sampling-fast, daemon
+    python -m bench vqvae      # only the named ones: vqvae, vqvae-memory, sampling, sampling-fast, daemon, daemon-attack
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ BENCHES = {
     "sampling": [sys.executable, "bench/sampling.py"],
     "sampling-fast": [sys.executable, "bench/sampling_fast.py"],
     "daemon": [sys.executable, "bench/daemon_latency.py"],
+    "daemon-attack": [sys.executable, "bench/daemon_attack.py"],
 }
 
 
