@@ -54,6 +54,11 @@ def run_job(
     return [Candidate(i, seeds[i], result.audio[i], result.sample_rate, result.level) for i in range(len(seeds))]
 
 
+def _source_name(item: AudioInput | None, path: str) -> str:
+    """The file name the client gave (a spooled copy has the daemon's own name)."""
+    return (item.source_name if item is not None else None) or Path(path).name
+
+
 def _encode(
     model: SamplingModel, spec: JobSpec, seed: int, chunk: int | None, hooks: Hooks, max_region_s: float
 ) -> CodesTake:
@@ -64,7 +69,7 @@ def _encode(
         )
     path = _input(spec.region)
     region = _region(model, path, max_region_s)
-    result = tasks.encode_region(model, region, chunk_samples=chunk, source_name=Path(path).name, hooks=hooks)
+    result = tasks.encode_region(model, region, chunk_samples=chunk, source_name=_source_name(spec.region, path), hooks=hooks)
     return CodesTake(0, seed, result.codes, result.meta)
 
 

@@ -15,7 +15,8 @@ class AudioInput:
     """A file the client gives the daemon: a region, a stem, a MIDI clip or a codes file.
 
     Exactly one of ``path`` (a file under an allowed root) or ``data`` (bytes sent as a ZeroMQ frame).
-    ``format`` is a hint ("wav", "flac", "mid", "codes"); ``label`` names a stem ("drums").
+    ``format`` is a hint ("wav", "flac", "mid", "codes"); ``label`` names a stem ("drums"); ``source_name``
+    is the file name the client gave, kept when the daemon spools a path input under a name of its own.
     In ``to_dict`` bytes become base64 under ``data_b64``; the engine should spool bytes to a file in its
     store first (``with_path``) so the journal stays small. The wire never carries base64.
     """
@@ -24,6 +25,7 @@ class AudioInput:
     data: bytes | None = None
     format: str | None = None
     label: str | None = None
+    source_name: str | None = None
 
     def __post_init__(self) -> None:
         if (self.path is None) == (self.data is None):
@@ -36,6 +38,8 @@ class AudioInput:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"format": self.format, "label": self.label}
+        if self.source_name is not None:
+            out["source_name"] = self.source_name
         if self.path is not None:
             out["path"] = self.path
         else:
@@ -46,7 +50,8 @@ class AudioInput:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AudioInput:
         data = base64.b64decode(d["data_b64"]) if d.get("data_b64") is not None else None
-        return cls(path=d.get("path"), data=data, format=d.get("format"), label=d.get("label"))
+        return cls(path=d.get("path"), data=data, format=d.get("format"), label=d.get("label"),
+                   source_name=d.get("source_name"))
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ import json
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +84,7 @@ class RenderStore:
             path = self._input_file(job_id, index, item)
             with open_input(item.path) as source, atomic_path(path) as tmp, open(tmp, "wb") as out:
                 source.copy_to(out)
-            return item.with_path(str(path))
+            return replace(item.with_path(str(path)), source_name=item.source_name or Path(item.path).name)
         path = self._input_file(job_id, index, item)
         atomic_write_bytes(path, item.data)
         return item.with_path(str(path))

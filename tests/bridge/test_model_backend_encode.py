@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ import torch
 
 from bridge.backend.models import ModelBackend, ModelBackendConfig
 from bridge.engine.backend import CodesTake
-from bridge.jobs import JobKind
+from bridge.jobs import AudioInput, JobKind
 from bridge.state.store import RenderStore
 from common.errors import Cancelled
 from common.progress import CancelToken, Progress
@@ -55,6 +56,13 @@ def test_encode_encodes_the_whole_region_at_every_level_without_priors(models: P
     assert events.kinds() == []  # no sampling: no previews, no level ends
     encode = [p for p in events.of("progress") if p.stage == "encode"]  # type: ignore[attr-defined]
     assert encode and encode[-1].fraction == 1.0  # type: ignore[attr-defined]
+
+
+def test_encoded_codes_name_the_clients_file_not_the_spooled_copy(models: Path, region: Path) -> None:
+    backend = ModelBackend(models, ModelBackendConfig(precision="fp32"))
+    spec = replace(job("encode", region=region, seeds=(5,)), region=AudioInput(path=str(region), source_name="Take 3.wav"))
+    (take,) = backend.run(spec, Recorder(), CancelToken())
+    assert isinstance(take, CodesTake) and take.meta.source_name == "Take 3.wav"
 
 
 def test_encode_in_chunks_gives_the_same_codes_and_cancels_between_chunks(models: Path, region: Path) -> None:

@@ -255,3 +255,13 @@ def test_the_size_limit_holds_for_the_bytes_read(tmp_path: Path) -> None:
         assert checked.copy_to(out) == len(ORIGINAL) + LIMIT
     with pytest.raises(FileMissing):
         open_checked(str(root / "sub" / "gone.wav"), (root,), LIMIT)
+
+
+def test_the_daemons_copy_keeps_the_clients_file_name(daemon: Daemon) -> None:
+    # an encode job's codes said source_name "input-0.wav" (the spooled copy's name), not the client's file
+    (daemon.root / "My Song.wav").write_bytes(ORIGINAL)
+    job_id = daemon.submit(region={"path": str(daemon.root / "My Song.wav")})
+    region = daemon.engine.journal.job(job_id).spec.region  # type: ignore[union-attr]
+    assert region is not None and Path(region.path or "").parent != daemon.root
+    assert region.source_name == "My Song.wav"
+    daemon.finish(job_id)
