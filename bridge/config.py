@@ -36,6 +36,7 @@ class BridgeConfig:
     share_jobs: bool = False  # collaborators see and cancel every job, not only their own (bridge/roles.py)
     max_message_bytes: int = 256 * MiB  # one ZeroMQ message, all frames (also zmq.MAXMSGSIZE per frame)
     max_input_bytes: int = 128 * MiB  # one input file (path or buffer)
+    max_job_input_bytes: int = 0  # all input files of one job together (region, codes, MIDI, stems); 0: 4 x max_input_bytes
     max_seconds: float = 600.0  # longest generation a job may ask for
     max_candidates: int = 8
     max_osc_clients: int = 64  # registered OSC reply addresses
@@ -66,6 +67,13 @@ class BridgeConfig:
             raise ConfigError("bridge.max_candidates must be >= 1 and bridge.max_seconds > 0")
         if self.max_input_bytes > self.max_message_bytes:
             raise ConfigError("bridge.max_input_bytes must not exceed bridge.max_message_bytes")
+        if self.max_job_input_bytes and self.max_job_input_bytes < self.max_input_bytes:
+            raise ConfigError("bridge.max_job_input_bytes must be 0 (4 x max_input_bytes) or at least bridge.max_input_bytes")
+
+    @property
+    def job_input_limit(self) -> int:
+        """Bytes all input files of one job may hold together."""
+        return self.max_job_input_bytes or 4 * self.max_input_bytes
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> BridgeConfig:

@@ -17,7 +17,7 @@ import zmq
 import zmq.auth
 
 from bridge.config import BridgeConfig
-from bridge.jobs import JobSpec
+from bridge.jobs import AudioInput, JobSpec
 from bridge.safe_open import CheckedFile, TooLarge, open_checked
 from bridge.safe_open import FileMissing as FileMissing  # re-exported: the errors callers catch
 from bridge.safe_open import PathNotAllowed as PathNotAllowed
@@ -57,6 +57,22 @@ class Guard:
             raise TooLarge(f"length {seconds:.1f} s exceeds this daemon's limit of {self.config.max_seconds:g} s")
         if spec.candidates > self.config.max_candidates:
             raise TooLarge(f"candidates = {spec.candidates} exceeds this daemon's limit of {self.config.max_candidates}")
+        total = sum(_size(item) for item in (spec.region, spec.codes, spec.midi, *spec.stems) if item is not None)
+        if total > self.config.job_input_limit:
+            raise TooLarge(
+                f"the job's input files hold {total} bytes together; this daemon's limit for one job is "
+                f"{self.config.job_input_limit} (bridge.max_job_input_bytes)"
+            )
+
+
+def _size(item: AudioInput) -> int:
+    """Bytes of an input as checked at submit (a path's current size; its copy stops at max_input_bytes)."""
+    if item.data is not None:
+        return len(item.data)
+    try:
+        return os.stat(item.path or "").st_size
+    except OSError:
+        return 0  # gone already: the copy at submit names that problem
 
 
 # --- CURVE keys -------------------------------------------------------------------------------------

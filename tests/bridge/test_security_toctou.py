@@ -265,3 +265,20 @@ def test_the_daemons_copy_keeps_the_clients_file_name(daemon: Daemon) -> None:
     assert region is not None and Path(region.path or "").parent != daemon.root
     assert region.source_name == "My Song.wav"
     daemon.finish(job_id)
+
+
+def test_all_inputs_of_a_job_share_one_byte_budget(tmp_path: Path) -> None:
+    # each stem below max_input_bytes, but twenty of them were 20 x the limit with no total
+    d = Daemon(tmp_path)
+    try:
+        for i in range(5):
+            (d.root / f"stem{i}.wav").write_bytes(b"R" * (LIMIT - 10))
+        stems = [{"path": str(d.root / f"stem{i}.wav"), "label": f"s{i}"} for i in range(5)]
+        reply = d.ask("submit", {"kind": "generate", "model": "tiny", "length_s": 0.05, "stems": stems})
+        assert reply.status == "error" and reply.content["code"] == "too_large", reply.content
+        assert "together" in reply.content["message"] and str(4 * LIMIT) in reply.content["message"]
+        assert d.engine.list_jobs() == []  # nothing queued, nothing spooled
+        assert d.submit(stems=stems[:3])  # under the budget: accepted
+    finally:
+        d.gate.set()
+        d.engine.shutdown(2.0)
