@@ -36,6 +36,7 @@ class BridgeConfig:
     share_jobs: bool = False  # collaborators see and cancel every job, not only their own (bridge/roles.py)
     max_message_bytes: int = 256 * MiB  # one ZeroMQ message, all frames (also zmq.MAXMSGSIZE per frame)
     max_input_bytes: int = 128 * MiB  # one input file (path or buffer)
+    allow_hard_links: bool = False  # input files with several hard links are refused (one may be outside the roots)
     max_job_input_bytes: int = 0  # all input files of one job together (region, codes, MIDI, stems); 0: 4 x max_input_bytes
     max_seconds: float = 600.0  # longest generation a job may ask for
     max_candidates: int = 8

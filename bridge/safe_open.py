@@ -76,9 +76,10 @@ class CheckedFile:
         self.close()
 
 
-def open_checked(path: str, roots: Sequence[Path], limit: int) -> CheckedFile:
+def open_checked(path: str, roots: Sequence[Path], limit: int, allow_hard_links: bool = False) -> CheckedFile:
     """Open the input file ``path`` names, or raise ``PathNotAllowed``, ``FileMissing`` or ``TooLarge``.
-    ``roots`` must be resolved (``os.path.realpath``)."""
+    ``roots`` must be resolved (``os.path.realpath``). A file with more than one hard link is refused
+    unless ``allow_hard_links``: a link made inside a root to a file elsewhere reads as a file inside."""
     if "\x00" in path:
         raise PathNotAllowed("path contains a NUL byte")
     p = Path(path)
@@ -97,6 +98,11 @@ def open_checked(path: str, roots: Sequence[Path], limit: int) -> CheckedFile:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise PathNotAllowed(f"input {path!r} is not a regular file (directory, device, FIFO or socket)")
+        if st.st_nlink > 1 and not allow_hard_links:
+            raise PathNotAllowed(
+                f"input {path!r} has {st.st_nlink} hard links; one of them may be outside the allowed roots, so it "
+                "is refused (copy the file, or set [bridge] allow_hard_links = true)"
+            )
         real = _fd_path(fd)
         if real is not None and not _inside(real, roots):
             raise PathNotAllowed(f"input {path!r} was moved outside the allowed roots while it was opened")

@@ -44,7 +44,7 @@ class Guard:
     def open_input(self, path: str) -> CheckedFile:
         """The input file ``path`` names, opened and checked on its descriptor (``bridge.safe_open``):
         what is read from it is what passed the checks, whatever is swapped on disk later."""
-        return open_checked(path, self.roots, self.config.max_input_bytes)
+        return open_checked(path, self.roots, self.config.max_input_bytes, self.config.allow_hard_links)
 
     def buffer(self, data: bytes, what: str) -> bytes:
         if len(data) > self.config.max_input_bytes:

@@ -8,6 +8,7 @@ descriptor (``bridge.safe_open``) and the job reads that copy.
 
 from __future__ import annotations
 
+import io
 import os
 import threading
 from collections.abc import Iterator
@@ -282,3 +283,14 @@ def test_all_inputs_of_a_job_share_one_byte_budget(tmp_path: Path) -> None:
     finally:
         d.gate.set()
         d.engine.shutdown(2.0)
+
+
+def test_a_hard_link_to_a_file_outside_the_roots_is_refused(tmp_path: Path) -> None:
+    root, outside = _roots(tmp_path)
+    os.link(outside / "sub" / "take.wav", root / "linked.wav")  # same filesystem: the attack's shape
+    with pytest.raises(PathNotAllowed, match="2 hard links"):
+        open_checked(str(root / "linked.wav"), (root,), LIMIT)
+    with open_checked(str(root / "linked.wav"), (root,), LIMIT, allow_hard_links=True) as checked:
+        out = io.BytesIO()
+        checked.copy_to(out)
+        assert out.getvalue() == SECRET  # what the option lets through, for roots nobody else links into
