@@ -80,12 +80,16 @@ class JukeboxPrior(nn.Module):
                     m.w = nn.Parameter(m.w.detach().to(torch.float16))
 
     # ---- conditioning ----------------------------------------------------------------------------
-    def conditioning(self, labels: Tensor | None = None, upper_codes: Tensor | None = None) -> PriorConditioning:
+    def conditioning(
+        self, labels: Tensor | None = None, upper_codes: Tensor | None = None, extra: Tensor | None = None
+    ) -> PriorConditioning:
         """Per-window conditioning.
 
         labels: (N, 4 + max_bow_genre_size + n_tokens) int64 window label vector (spec 4.4: total_length,
         offset, sample_length, artist, genres, lyric window) -- required when ``config.labels.enabled``.
         upper_codes: (N, n_ctx // 4) int64 codes of the level above -- required for upsamplers, else None.
+        extra: (N, n_ctx, W) added to ``x_cond`` at the music positions: the output of the MIDI, stem and
+        grid conditioners (``model.conditioners``); zeros leave every output unchanged.
         """
         c = self.config
         y_cond = x_cond = encoder_kv = lyric_tokens = None
@@ -108,6 +112,12 @@ class JukeboxPrior(nn.Module):
             x_cond = self.conditioner_blocks[0](upper_codes)  # (N, n_ctx, W)
         elif upper_codes is not None:
             raise InputError("the top-level prior takes no upper-level codes: pass upper_codes=None")
+        if extra is not None:
+            if extra.dim() != 3 or tuple(extra.shape[1:]) != (c.n_ctx, c.transformer.width):
+                raise InputError(
+                    f"extra conditioning must be (batch, {c.n_ctx}, {c.transformer.width}), got {tuple(extra.shape)}"
+                )
+            x_cond = extra if x_cond is None else x_cond + extra.to(x_cond.dtype)
         if c.lyrics.kind == "merged" and x_cond is not None and lyric_tokens is not None:
             prefix = x_cond.new_zeros(x_cond.shape[0], c.lyrics.n_tokens, c.transformer.width)  # (N, n_tokens, W)
             x_cond = torch.cat([prefix, x_cond], dim=1)  # (N, n_tokens + n_ctx, W)
