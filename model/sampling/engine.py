@@ -17,6 +17,7 @@ from torch import Tensor
 
 from common.errors import InputError
 from common.progress import CancelToken, Progress, ProgressFn, report
+from model.conditioners.window import LevelConditions
 from model.sampling.hooks import NO_HOOKS, Hooks
 from model.sampling.lengths import Geometry
 from model.sampling.logits import draw_uniforms, level_generators
@@ -36,7 +37,8 @@ class Labeller(Protocol):
 class LevelPlan:
     """What one sampling run extends: ``codes[level]`` (n_candidates, existing) to ``sample_length`` audio
     samples, for every level in ``levels`` in the order given (top first). ``labels[level]`` gives that
-    prior's per-window labels (``SongLabels``); ``mode`` is the task's name, kept in the result."""
+    prior's per-window labels (``SongLabels``); ``conditions[level]`` its MIDI, stem and grid conditions with
+    their guidance scales (``model.conditioners.window``); ``mode`` is the task's name, kept in the result."""
 
     priors: Mapping[int, LevelPrior]
     geometry: Geometry
@@ -45,6 +47,7 @@ class LevelPlan:
     levels: tuple[int, ...]
     labels: Mapping[int, Labeller] = field(default_factory=dict)
     mode: str = "generate"
+    conditions: Mapping[int, LevelConditions] = field(default_factory=dict)  # MIDI, stems, grid per level
 
 
 def sample_levels(plan: LevelPlan, params: SamplingParams, hooks: Hooks = NO_HOOKS) -> SampleResult:
@@ -106,6 +109,7 @@ class _LevelRun:
     hop: int  # audio samples per token at this level
     draw: Draw
     labels: Labeller | None
+    conditions: LevelConditions | None
     counter: _Counter
     cancel: CancelToken | None
 
@@ -120,7 +124,8 @@ class _LevelRun:
         draw = Draw(params.temperature_at(level, geo.n_levels), params.top_k, params.top_p, params.chunk_size,
                     params.progress_every)  # fmt: skip
         counter = _Counter(hooks.progress, level, len(windows), new * params.n_candidates)
-        return cls(prior, total, windows, geo.hops[level], draw, plan.labels.get(level), counter, hooks.cancel)
+        return cls(prior, total, windows, geo.hops[level], draw, plan.labels.get(level), plan.conditions.get(level),
+                   counter, hooks.cancel)  # fmt: skip
 
     @property
     def new_tokens(self) -> int:
@@ -140,7 +145,10 @@ class _LevelRun:
             if upper is not None:
                 r = prior.cond_downsample
                 cond = upper[:, w.start // r : (w.start + prior.n_ctx) // r].to(prior.device)  # (b, n_ctx / r)
-            session = prior.open_window(y, cond, b)
+            if self.conditions is not None:
+                session = prior.open_window(y, cond, b, self.conditions.window(w.start, prior.n_ctx, b, prior.device))
+            else:
+                session = prior.open_window(y, cond, b)
             context = buf[:, w.start : w.start + w.context]
             new = sample_window(session, context, draw_uniforms(generators, w.new), self.draw, self.cancel,
                                 self.counter.window(index, b))  # (b, w.new)  # fmt: skip

@@ -15,6 +15,8 @@ import torch
 from torch import Tensor
 
 from common.errors import InputError
+from model.conditioners.network import ConditionerSet, ConditionInput
+from model.conditioners.window import WindowConditions
 from model.prior.cache import KVCache
 from model.prior.fast_step import FastStep, resolve_step
 from model.prior.prior import JukeboxPrior
@@ -27,10 +29,14 @@ class JukeboxLevel:
 
     ``step``: ``"auto"``, ``"compiled"`` or ``"eager"``, resolved on the prior's device now (``self.step`` is
     then ``"compiled"`` or ``"eager"``). ``fold``: the ids in front of the codes in this level's logits.
+    ``conditioners``: the MIDI, stem and grid conditioners of this level (``model.conditioners``), if any.
     """
 
-    def __init__(self, prior: JukeboxPrior, step: str = "auto") -> None:
+    def __init__(self, prior: JukeboxPrior, step: str = "auto", conditioners: ConditionerSet | None = None) -> None:
         self.prior = prior
+        self.conditioners = conditioners
+        if conditioners is not None:
+            conditioners.eval().to(self.device)
         c = prior.config
         self.level, self.n_ctx, self.cond_downsample = c.level, c.n_ctx, c.cond_downsample
         self.fold = prior.step_fold
@@ -66,16 +72,57 @@ class JukeboxLevel:
         self.prior.to(DTYPES[precision])
         self._cache = self._fast = None  # both hold the old dtype (and the FastStep its frozen weights)
 
-    def open_window(self, labels: Tensor | None, upper: Tensor | None, batch: int) -> CachedSession:
-        cond = self.prior.conditioning(labels, upper)
-        cache = self._cache_for(batch)
+    def open_window(
+        self, labels: Tensor | None, upper: Tensor | None, batch: int, conditions: WindowConditions | None = None
+    ) -> CachedSession:
+        """A window for ``batch`` rows. With ``conditions`` the conditioners' output is added to ``x_cond``;
+        each guided condition (scale s != 0) adds ``batch`` unconditioned rows (that condition left out) to
+        the same cache, and the logits become ``l_c + sum_i s_i * (l_c - l_u_i)`` (classifier-free guidance),
+        so a scale of 0 gives exactly the logits without guidance."""
+        variants: list[dict[str, ConditionInput] | None] = [None]
+        scales: list[float] = []
+        if conditions is not None and conditions.inputs:
+            if self.conditioners is None:
+                raise InputError(
+                    f"the level-{self.level} prior has no conditioners for {', '.join(conditions.inputs)}"
+                )
+            guided = conditions.guided()
+            variants = [dict(conditions.inputs)]
+            variants += [{k: v for k, v in conditions.inputs.items() if k != name} for name, _ in guided]
+            scales = [s for _, s in guided]
+        k = len(variants)
+        extra = self._extra(variants, batch)
+        rep = (lambda t: t) if k == 1 else (lambda t: t.repeat(k, *([1] * (t.dim() - 1))))
+        cond = self.prior.conditioning(
+            None if labels is None else rep(labels), None if upper is None else rep(upper), extra
+        )
+        cache = self._cache_for(k * batch)
         prior = self.prior
 
         def feed(codes: Tensor) -> Tensor:  # (B, T) -> (B, V); single codes go to the compiled step while it works
             fast = self._fast if self._fast is not None and self._fast.compiled else None
-            return prior.logits_step(codes, cond, cache, fast)
+            logits = prior.logits_step(rep(codes), cond, cache, fast)  # (k B, V)
+            if k == 1:
+                return logits
+            parts = logits.view(k, batch, -1)
+            out = parts[0].clone()
+            for i, s in enumerate(scales, start=1):
+                both = torch.isfinite(parts[0]) & torch.isfinite(parts[i])  # masked ids stay masked
+                out += s * torch.where(both, parts[0] - parts[i], torch.zeros_like(out))
+            return out
 
         return CachedSession(feed, cache, self.fold)
+
+    def _extra(self, variants: list[dict[str, ConditionInput] | None], batch: int) -> Tensor | None:
+        """The conditioners' output for each variant of the conditions, stacked (k batch, n_ctx, W)."""
+        if self.conditioners is None or variants == [None]:
+            return None
+        width = self.prior.config.transformer.width
+        outs = []
+        for inputs in variants:
+            out = self.conditioners(inputs) if inputs else None
+            outs.append(out if out is not None else torch.zeros(batch, self.n_ctx, width, device=self.device))
+        return torch.cat(outs)
 
     def _cache_for(self, batch: int) -> KVCache:
         if self._cache is None or self._cache.batch != batch:

@@ -16,6 +16,28 @@ MIN_TEMPERATURE = 0.01  # logits / 1e-30 overflow to inf (NaN probabilities); 0.
 MAX_TEMPERATURE = 10.0
 DEFAULT_HOP_FRACTION_LOWER = 0.5  # upsampler levels: half a window of new tokens per window
 DEFAULT_HOP_FRACTION_TOP = 0.125  # top level: 1/8 of a window of new tokens per window
+MAX_GUIDANCE = 20.0
+
+
+@dataclass(frozen=True)
+class Guidance:
+    """Classifier-free guidance of one condition (``midi``, ``grid`` or a stem's name): ``scale`` 0 is no
+    guidance (exactly the conditioned logits), s > 0 pushes the logits away from those without the condition
+    by s times their difference. ``level``: the prior level it applies to; ``None`` for every level."""
+
+    condition: str
+    scale: float
+    level: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "scale", float(self.scale))
+        if not -1.0 <= self.scale <= MAX_GUIDANCE:  # -1 removes the condition's effect entirely
+            raise InputError(
+                f"guidance scale {self.scale} for {self.condition!r} is out of range: use -1 to {MAX_GUIDANCE:g} "
+                "(0 = no guidance; 1 to 3 is usual)"
+            )
+        if self.level is not None and not 0 <= self.level <= 7:
+            raise InputError(f"guidance level {self.level} for {self.condition!r} is out of range 0..7")
 
 
 def _as_tuple(value: float | int | tuple | list, name: str) -> tuple:
@@ -47,12 +69,16 @@ class SamplingParams:
     hop_fraction: tuple[float, ...] = ()
     precision: str = "auto"  # auto: keep what the model was loaded in; fp32/bf16: see JukeboxLevel.use_precision
     progress_every: int = 8  # report progress at least every this many tokens
+    guidance: tuple[Guidance, ...] = ()  # classifier-free guidance per condition (and level)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "temperature", tuple(float(t) for t in _as_tuple(self.temperature, "temperature")))
         hop = () if self.hop_fraction in ((), [], None) else _as_tuple(self.hop_fraction, "hop fraction")
         object.__setattr__(self, "hop_fraction", tuple(float(h) for h in hop))
         object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
+        object.__setattr__(
+            self, "guidance", tuple(g if isinstance(g, Guidance) else Guidance(**g) for g in self.guidance)
+        )
         for t in self.temperature:
             if not MIN_TEMPERATURE <= t <= MAX_TEMPERATURE:
                 raise InputError(f"temperature {t} is out of range: use a value from {MIN_TEMPERATURE:g} to {MAX_TEMPERATURE:g} (0.99 is usual)")
@@ -87,6 +113,14 @@ class SamplingParams:
     def temperature_at(self, level: int, n_levels: int) -> float:
         return self.temperature[0] if len(self.temperature) == 1 else self._per_level(self.temperature, "temperature", level, n_levels)
 
+    def guidance_at(self, level: int) -> dict[str, float]:
+        """Condition name -> guidance scale at ``level`` (a level-specific entry wins over an every-level one)."""
+        out: dict[str, float] = {}
+        for g in sorted(self.guidance, key=lambda g: g.level is not None):
+            if g.level is None or g.level == level:
+                out[g.condition] = g.scale
+        return out
+
     def hop_fraction_at(self, level: int, n_levels: int) -> float:
         if not self.hop_fraction:
             return DEFAULT_HOP_FRACTION_TOP if level == n_levels - 1 else DEFAULT_HOP_FRACTION_LOWER
@@ -116,12 +150,13 @@ class SamplingParams:
             "hop_fraction": list(self.hop_fraction),
             "precision": self.precision,
             "progress_every": self.progress_every,
+            "guidance": [{"condition": g.condition, "scale": g.scale, "level": g.level} for g in self.guidance],
         }
 
     @classmethod
     def from_dict(cls, data: dict) -> SamplingParams:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        for key in ("temperature", "seeds", "hop_fraction"):
+        for key in ("temperature", "seeds", "hop_fraction", "guidance"):
             if key in known:
                 known[key] = tuple(known[key])
         return cls(**known)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
@@ -57,8 +57,11 @@ class LevelPrior(Protocol):
         """Run in ``"fp32"`` or ``"bf16"`` from now on."""
         ...
 
-    def open_window(self, labels: Tensor | None, upper: Tensor | None, batch: int) -> WindowSession:
-        """Start a window for ``batch`` rows: ``labels`` (B, n_y) int64, ``upper`` (B, n_ctx / cond_downsample)."""
+    def open_window(
+        self, labels: Tensor | None, upper: Tensor | None, batch: int, conditions: Any = None
+    ) -> WindowSession:
+        """Start a window for ``batch`` rows: ``labels`` (B, n_y) int64, ``upper`` (B, n_ctx / cond_downsample),
+        ``conditions`` the window's MIDI/stem/grid conditions and guidance (``model.conditioners.window``)."""
         ...
 
 
