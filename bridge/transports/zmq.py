@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 import threading
 import time
 import uuid
@@ -54,7 +56,17 @@ log = logging.getLogger("segue.bridge.zmq")
 
 EVENTS_HWM = 1_000  # events queued per subscriber that does not read; more are dropped (the journal keeps them)
 EVENTS_MAX_MESSAGE = 4096  # the longest message a peer may send the events socket (subscriptions are < 100 B)
+PEER_REFUSALS = 64  # refused subscriptions one connection may send before it is disconnected
+PEER_SUBSCRIPTIONS = 1024  # subscriptions one connection may hold
 SUBSCRIPTIONS_PER_TURN = 256  # subscriptions taken per turn of the control loop, so requests are not starved
+
+
+def _source_fd(frame: zmq.Frame) -> int:
+    """The descriptor of the connection a message came in on (libzmq's SRCFD), -1 if unknown."""
+    try:
+        return int(frame.get(zmq.SRCFD))
+    except (zmq.ZMQError, AttributeError, ValueError):
+        return -1
 
 
 class ZmqFrontEnd:
@@ -76,6 +88,8 @@ class ZmqFrontEnd:
         self._supervisor = Supervisor(self._stop, log)  # restarts a loop that dies; no heartbeats meanwhile
         self._sessions = SessionBook()  # which principal each ZeroMQ session belongs to
         self._gate = SubscriptionGate(self._sessions, self._job_client, config.share_jobs)
+        self._peer_counts: dict[int, list[int]] = {}  # events connection (fd) -> [subscriptions, refused]
+        self.disconnected = 0  # events connections cut for sending too many (bad) subscriptions
         self._refusals = 0  # subscriptions refused since the last log line
         self._refusal_logged = 0.0
 
@@ -233,16 +247,40 @@ class ZmqFrontEnd:
                 continue
             if not data or data[0] not in (0, 1):
                 continue  # not a subscription either
-            topic = data[1:]
+            topic, fd = data[1:], _source_fd(frame)
+            counts = self._peer_counts.setdefault(fd, [0, 0])
             if data[0] == 0:
                 pub.setsockopt(zmq.UNSUBSCRIBE, topic)
+                counts[0] = max(0, counts[0] - 1)
                 continue
             who = self._identity(frame)
             reason = "its CURVE key is no longer authorised" if who is None else self._gate.check(topic, *who)
+            if reason is None and counts[0] >= PEER_SUBSCRIPTIONS:
+                reason = f"the connection holds {PEER_SUBSCRIPTIONS} subscriptions already"
             if reason is None:
                 pub.setsockopt(zmq.SUBSCRIBE, topic)
-            else:
-                self._refused(topic, reason, who)
+                counts[0] += 1
+                continue
+            counts[1] += 1
+            self._refused(topic, reason, who)
+            if counts[1] > PEER_REFUSALS and fd >= 0:
+                self._disconnect(fd, who)
+
+    def _disconnect(self, fd: int, who: tuple[str, str] | None) -> None:
+        """Cut one events connection: libzmq keeps every subscription a peer sends (even those never applied)
+        until its connection ends, so a peer that keeps sending bad ones is disconnected; its memory is freed."""
+        self._peer_counts.pop(fd, None)
+        if len(self._peer_counts) > 4096:  # descriptors of connections that ended long ago
+            self._peer_counts.clear()
+        try:
+            with socket.socket(fileno=os.dup(fd)) as conn:
+                conn.shutdown(socket.SHUT_RDWR)
+        except OSError as exc:
+            log.warning("events connection (fd %d) could not be cut: %s", fd, exc)
+            return
+        self.disconnected += 1
+        log.warning("events connection of %s cut: more than %d refused subscriptions",
+                    who[1] if who and who[1] else "a local peer", PEER_REFUSALS)
 
     def _refused(self, topic: bytes, reason: str, who: tuple[str, str] | None) -> None:
         self._refusals += 1
