@@ -30,6 +30,7 @@ import uuid
 from typing import Any
 
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 from bridge import roles
 from bridge.config import BridgeConfig, is_loopback
@@ -55,9 +56,11 @@ from bridge.transports.zmq_subscriptions import SessionBook, SubscriptionGate
 log = logging.getLogger("segue.bridge.zmq")
 
 EVENTS_HWM = 1_000  # events queued per subscriber that does not read; more are dropped (the journal keeps them)
-EVENTS_MAX_MESSAGE = 4096  # the longest message a peer may send the events socket (subscriptions are < 100 B)
-PEER_REFUSALS = 64  # refused subscriptions one connection may send before it is disconnected
-PEER_SUBSCRIPTIONS = 1024  # subscriptions one connection may hold
+EVENTS_MAX_MESSAGE = 1024  # the longest message a peer may send the events socket (subscriptions are < 100 B)
+# libzmq's manual XPUB files every subscription a peer sends in a byte trie (about 50 bytes a byte of topic)
+# until that peer's connection ends, applied or not; these bound what one connection can make it hold
+PEER_REFUSALS = 16  # refused subscriptions one connection may send before it is disconnected
+PEER_SUBSCRIPTIONS = 256  # subscriptions one connection may hold
 SUBSCRIPTIONS_PER_TURN = 256  # subscriptions taken per turn of the control loop, so requests are not starved
 
 
@@ -89,7 +92,9 @@ class ZmqFrontEnd:
         self._sessions = SessionBook()  # which principal each ZeroMQ session belongs to
         self._gate = SubscriptionGate(self._sessions, self._job_client, config.share_jobs)
         self._peer_counts: dict[int, list[int]] = {}  # events connection (fd) -> [subscriptions, refused]
-        self.disconnected = 0  # events connections cut for sending too many (bad) subscriptions
+        self._cut: set[int] = set()  # connections shut down whose end libzmq has not reported yet
+        self.disconnected = 0
+        self._cut_logged = -1e9  # events connections cut for sending too many (bad) subscriptions
         self._refusals = 0  # subscriptions refused since the last log line
         self._refusal_logged = 0.0
 
@@ -131,6 +136,10 @@ class ZmqFrontEnd:
                 raise
             self.addresses[name] = f"tcp://{cfg.host}:{bound}"
             self._sockets[name] = sock
+            if kind == zmq.XPUB:  # connections come and go under the same descriptor numbers: the monitor
+                # says when, so one connection's counts never pass to the next
+                self._sockets["events-monitor"] = sock.get_monitor_socket(
+                    zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED)
         pull = self.context.socket(zmq.PULL)
         pull.bind(self._inproc)
         self._sockets["pull"] = pull
@@ -155,6 +164,8 @@ class ZmqFrontEnd:
             if self._push is not None:
                 self._push.close(0)
                 self._push = None
+        if "events-monitor" in self._sockets:
+            self._sockets["events"].disable_monitor()
         for sock in self._sockets.values():
             sock.close(0)
         self._sockets.clear()
@@ -205,11 +216,15 @@ class ZmqFrontEnd:
         poller.register(control, zmq.POLLIN)
         poller.register(pull, zmq.POLLIN)
         poller.register(pub, zmq.POLLIN)
+        monitor = self._sockets["events-monitor"]
+        poller.register(monitor, zmq.POLLIN)
         next_beat = time.monotonic()
         while not self._stop.is_set():
             ready = dict(poller.poll(50))
             if control in ready:
                 self._answer(control, control=True)
+            if monitor in ready:
+                self._connections(monitor)
             if pub in ready:
                 self._take_subscriptions(pub)
             while pull in ready and pull.poll(0):
@@ -248,6 +263,8 @@ class ZmqFrontEnd:
             if not data or data[0] not in (0, 1):
                 continue  # not a subscription either
             topic, fd = data[1:], _source_fd(frame)
+            if fd in self._cut:
+                continue  # what a connection we cut had already sent: libzmq is closing it
             counts = self._peer_counts.setdefault(fd, [0, 0])
             if data[0] == 0:
                 pub.setsockopt(zmq.UNSUBSCRIBE, topic)
@@ -266,12 +283,21 @@ class ZmqFrontEnd:
             if counts[1] > PEER_REFUSALS and fd >= 0:
                 self._disconnect(fd, who)
 
+    def _connections(self, monitor: zmq.Socket) -> None:
+        """Start and end the per-connection counts as the events socket accepts and loses connections."""
+        while monitor.poll(0):
+            event = recv_monitor_message(monitor)
+            if event["event"] == zmq.EVENT_ACCEPTED:
+                self._peer_counts[int(event["value"])] = [0, 0]
+            else:
+                self._peer_counts.pop(int(event["value"]), None)
+            self._cut.discard(int(event["value"]))
+
     def _disconnect(self, fd: int, who: tuple[str, str] | None) -> None:
         """Cut one events connection: libzmq keeps every subscription a peer sends (even those never applied)
         until its connection ends, so a peer that keeps sending bad ones is disconnected; its memory is freed."""
         self._peer_counts.pop(fd, None)
-        if len(self._peer_counts) > 4096:  # descriptors of connections that ended long ago
-            self._peer_counts.clear()
+        self._cut.add(fd)
         try:
             with socket.socket(fileno=os.dup(fd)) as conn:
                 conn.shutdown(socket.SHUT_RDWR)
@@ -279,8 +305,11 @@ class ZmqFrontEnd:
             log.warning("events connection (fd %d) could not be cut: %s", fd, exc)
             return
         self.disconnected += 1
-        log.warning("events connection of %s cut: more than %d refused subscriptions",
-                    who[1] if who and who[1] else "a local peer", PEER_REFUSALS)
+        now = time.monotonic()
+        if now - self._cut_logged >= 10.0:  # a peer that reconnects and floods again is one line per 10 s
+            log.warning("events connection of %s cut: more than %d refused subscriptions (%d cut in all)",
+                        who[1] if who and who[1] else "a local peer", PEER_REFUSALS, self.disconnected)
+            self._cut_logged = now
 
     def _refused(self, topic: bytes, reason: str, who: tuple[str, str] | None) -> None:
         self._refusals += 1

@@ -163,3 +163,26 @@ def test_a_flood_of_random_subscriptions_is_refused_and_clients_go_on(tmp_path: 
         c.close()
         flood.close()
     ctx.term()
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(60)
+def test_counts_end_with_their_connection(tmp_path: Path) -> None:
+    """Connections reuse descriptor numbers: a new connection must not inherit a closed one's refusals."""
+    from bridge.transports.zmq import PEER_REFUSALS
+
+    ctx = zmq.Context()
+    with running_daemon(tmp_path / "s", rig_config(tmp_path)) as server:
+        assert server.zmq is not None
+        for _ in range(3):  # three short-lived connections, each refused just under the limit
+            peer = ctx.socket(zmq.XSUB)
+            peer.linger = 0
+            peer.connect(server.addresses["zmq_events"])
+            for i in range(PEER_REFUSALS - 2):
+                peer.send(b"\x01not-a-topic-%d" % i)
+            wait_until(lambda: server.zmq is not None and server.zmq._refusals >= 1)
+            time.sleep(0.3)
+            peer.close()
+            time.sleep(0.3)  # the monitor reports the end; the next connection often gets the same fd
+        assert server.zmq.disconnected == 0
+    ctx.term()
