@@ -25,6 +25,7 @@ from common.errors import InputError
 from conditioning.tempo import MAX_TIME_S, TempoMap
 
 MAX_FRAMES = 2**22  # a level-0 (hop 8) window of 12.7 minutes; (n+1) float64 temporaries ~ 32 MiB each
+N_FEATURES = 6  # the columns of GridFeatures.as_matrix
 _EPS = 1e-6  # in frames: a line within a millionth of a frame of a boundary counts as on it
 _BELOW_ONE = np.nextafter(np.float32(1.0), np.float32(0.0))  # phases stay < 1 after rounding to float32
 

@@ -41,6 +41,7 @@ _NEVER = 2**62  # a position after every note
 _EPS = 1e-6  # in frames: a time within a millionth of a frame of a boundary counts as on it
 
 DRUM_CLASSES = ("kick", "snare", "hihat", "toms", "cymbals", "other")
+N_FEATURES = 3 * 128 + 12 + len(DRUM_CLASSES)  # the columns of MidiFeatures.as_matrix
 GM_DRUM_KEYS: dict[str, tuple[int, ...]] = {
     "kick": (35, 36),  # acoustic bass drum, bass drum 1
     "snare": (37, 38, 39, 40),  # side stick, acoustic snare, hand clap, electric snare
@@ -103,6 +104,11 @@ class MidiFeatures:
     drums: np.ndarray  # (n_frames, len(DRUM_CLASSES)) velocity/127 of drum hits at their onset frame
     coverage: np.ndarray  # (n_frames,) 1.0 inside [clip start, clip end)
     notes: tuple[str, ...]
+
+    def as_matrix(self) -> np.ndarray:
+        """(n_frames, N_FEATURES) float32 for a network: onset, sustain and velocity rolls (128 each), then
+        chroma (12) and drum classes (6), in that order."""
+        return np.concatenate([self.onset, self.sustain, self.velocity, self.chroma, self.drums], axis=1)
 
 
 class _Note(NamedTuple):

@@ -50,6 +50,7 @@ TOP_DB = 80.0
 SPREAD = 10.0  # the onset reference is at least max / SPREAD: a few sparse clicks still reach 1
 PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 _CHUNK = 2048  # analysis frames per STFT block: ~25 MB of temporaries with n_fft 2048
+N_FEATURES = 2 + len(PITCH_CLASSES)  # the columns of StemFeatures.as_matrix
 _SILENT_RMS = 10.0 ** (FLOOR_DB / 20.0)
 
 
@@ -84,6 +85,10 @@ class StemFeatures:
     chroma: np.ndarray  # (n_frames, 12) pitch-class energy, C first, each frame max 1, 0 where silent
     coverage: np.ndarray  # (n_frames,) 1.0 where the frame overlaps the stem
     notes: tuple[str, ...]
+
+    def as_matrix(self) -> np.ndarray:
+        """(n_frames, N_FEATURES) float32 for a network: onset strength, loudness (0..1), then chroma (12)."""
+        return np.concatenate([self.onset[:, None], self.loudness[:, None], self.chroma], axis=1)
 
 
 def _bad(name: str, problem: str) -> InputError:

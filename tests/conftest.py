@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import torch
+import torch._dynamo  # noqa: F401  (reads TORCH_COMPILE_DISABLE once: before any test sets it)
 
 from tests.helpers.reference import MISSING, require_reference
 

@@ -37,6 +37,11 @@ class ConditionerConfig:
             raise ConfigError(f"conditioner name {self.name!r}: use 1-32 lower-case letters, digits or '_'")
         if self.kind not in KINDS:
             raise ConfigError(f"conditioner {self.name}: kind {self.kind!r} is not one of {', '.join(KINDS)}")
+        if (self.kind in ("midi", "grid") or self.name in ("midi", "grid")) and self.name != self.kind:
+            raise ConfigError(
+                f"conditioner {self.name}: a {self.kind} conditioner is named {self.kind!r}, and only it "
+                "(a stem conditioner is named after its stem's label, such as 'drums')"
+            )
         for field, value in (("n_features", self.n_features), ("width", self.width), ("hidden", self.hidden)):
             if not 1 <= value <= 65536:
                 raise ConfigError(f"conditioner {self.name}: {field} = {value} is outside 1..65536")

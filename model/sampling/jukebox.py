@@ -122,7 +122,7 @@ class JukeboxLevel:
         for inputs in variants:
             out = self.conditioners(inputs) if inputs else None
             outs.append(out if out is not None else torch.zeros(batch, self.n_ctx, width, device=self.device))
-        return torch.cat(outs)
+        return torch.cat(outs).to(self.dtype)  # (k batch, n_ctx, W) in the prior's dtype
 
     def _cache_for(self, batch: int) -> KVCache:
         if self._cache is None or self._cache.batch != batch:

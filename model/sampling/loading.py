@@ -7,7 +7,7 @@ Priors are the model directory's ``prior_level_{L}`` components, loaded by
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -15,6 +15,9 @@ from common.errors import CheckpointError, InputError
 from model.checkpoint.builders import load_vqvae, model_identity
 from model.checkpoint.model_dir import ComponentEntry, save_component
 from model.checkpoint.priors import PRIOR_KIND, available_levels, load_prior, prior_component
+from model.conditioners.config import ConditionerConfig
+from model.conditioners.network import ConditionerSet
+from model.conditioners.store import load_conditioners
 from model.prior.fast_step import STEPS
 from model.prior.prior import JukeboxPrior
 from model.prior.prior_config import PriorConfig
@@ -40,6 +43,7 @@ class SamplingModel:
     priors: dict[int, JukeboxPrior]
     identity: str  # name@hash of the VQ-VAE weights (stored in codes files)
     step: str = "auto"  # single-token step strategy of every level (model/prior/fast_step.py STEPS)
+    conditioners: dict[int, ConditionerSet] = field(default_factory=dict)  # MIDI/stem/grid, per level
 
     @property
     def geometry(self) -> Geometry:
@@ -47,7 +51,11 @@ class SamplingModel:
         return geometry_for(tuple(c.hop_lengths), c.sample_rate, {lv: p.config for lv, p in self.priors.items()})
 
     def __post_init__(self) -> None:
-        self._levels = {lv: JukeboxLevel(p, self.step) for lv, p in self.priors.items()}
+        self._levels = {lv: JukeboxLevel(p, self.step, self.conditioners.get(lv)) for lv, p in self.priors.items()}
+
+    def conditioner_configs(self) -> dict[int, tuple[ConditionerConfig, ...]]:
+        """The conditioners of every level that has any."""
+        return {lv: c.configs() for lv, c in self.conditioners.items() if c.names}
 
     def levels(self) -> dict[int, JukeboxLevel]:
         """One sampling adapter per level, the same objects on every call (they own the caches and
@@ -84,8 +92,22 @@ def load_sampling_model(
     levels = available_levels(model_dir)
     if not levels:
         raise CheckpointError(f"{model_dir}: has no priors (components of kind '{PRIOR_KIND}'); it can encode and decode only")
-    priors = {}
+    priors, conditioners = {}, {}
     for level in levels:
         priors[level] = prior = load_prior(model_dir, level).eval()
         place_prior(prior, device, precision, batch)
-    return SamplingModel(vqvae.eval(), priors, model_identity(model_dir), step)
+        attached = load_conditioners(model_dir, level)
+        if attached.names:
+            _check_width(model_dir, attached, prior)
+            conditioners[level] = attached.eval().to(device)
+    return SamplingModel(vqvae.eval(), priors, model_identity(model_dir), step, conditioners)
+
+
+def _check_width(model_dir: str | os.PathLike[str], attached: ConditionerSet, prior: JukeboxPrior) -> None:
+    width = prior.config.transformer.width
+    for config in attached.configs():
+        if config.width != width:
+            raise CheckpointError(
+                f"{model_dir}: conditioner {config.name!r} of level {config.level} adds width {config.width}, "
+                f"but that level's prior has width {width}"
+            )

@@ -20,6 +20,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from model.tasks.conditions import JobConditions, StemCondition
     from model.tasks.result import EncodeResult, TaskResult
     from model.tasks.song import Song
     from model.tasks.tasks import TASKS, continue_region, encode_region, extend, generate, upsample
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 _WHERE = {
     "EncodeResult": "result", "TaskResult": "result", "Song": "song", "TASKS": "tasks", "continue_region": "tasks",
     "encode_region": "tasks", "extend": "tasks", "generate": "tasks", "upsample": "tasks",
+    "JobConditions": "conditions", "StemCondition": "conditions",
 }  # fmt: skip
 
 
@@ -41,6 +43,8 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "TASKS",
     "EncodeResult",
+    "JobConditions",
+    "StemCondition",
     "Song",
     "TaskResult",
     "continue_region",

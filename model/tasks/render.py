@@ -21,6 +21,7 @@ from model.sampling.hooks import NO_HOOKS, Hooks
 from model.sampling.loading import SamplingModel
 from model.sampling.params import SamplingParams
 from model.sampling.result import LevelTiming, SampleResult
+from model.tasks.conditions import NO_CONDITIONS, JobConditions, level_conditions
 from model.tasks.result import TaskResult
 from model.tasks.song import label_warnings
 from model.vqvae.chunked import decoder_context_tokens
@@ -38,6 +39,7 @@ class Render:
     start: int  # first sample of the take
     frames: int  # samples in the take
     labels: Mapping[int, SongLabels]
+    conditions: JobConditions = NO_CONDITIONS  # MIDI, stems and grid, placed in project time
 
 
 def render(model: SamplingModel, work: Render, params: SamplingParams, hooks: Hooks) -> TaskResult:
@@ -50,11 +52,14 @@ def render(model: SamplingModel, work: Render, params: SamplingParams, hooks: Ho
         params.hop_fraction_at(level, geo.n_levels)
     codes = [c if c.shape[0] == n else c.expand(n, -1) for c in work.codes]  # per level (n, tokens)
     inner = replace(hooks, level_done=None, preview=None)
+    conditions = level_conditions(work.conditions, geo, model.conditioner_configs(), work.levels,
+                                  start=work.start, sample_length=work.sample_length, params=params)  # fmt: skip
     if work.lowest_level < top and top not in work.levels:  # upsample: the top level is given
         _preview(model, work, codes[top], hooks)
     timings: list[LevelTiming] = []
     for level in work.levels:
-        plan = LevelPlan(model.levels(), geo, tuple(codes), work.sample_length, (level,), work.labels, work.task)
+        plan = LevelPlan(model.levels(), geo, tuple(codes), work.sample_length, (level,), work.labels, work.task,
+                         {level: conditions[level]} if level in conditions else {})  # fmt: skip
         result = sample_levels(plan, params, inner)
         codes, timings = list(result.codes), [*timings, *result.timings]
         if hooks.level_done is not None:

@@ -18,6 +18,7 @@ from model.codes import CodesFile, CodesMeta
 from model.sampling.hooks import NO_HOOKS, Hooks
 from model.sampling.loading import SamplingModel
 from model.sampling.params import DEFAULT_HOP_FRACTION_TOP, SamplingParams
+from model.tasks.conditions import NO_CONDITIONS, JobConditions
 from model.tasks.render import Render, render
 from model.tasks.result import EncodeResult, TaskResult
 from model.tasks.song import Labelling, Song, song_labels
@@ -28,6 +29,7 @@ TASKS = ("generate", "continue", "extend", "upsample", "encode")
 def generate(
     model: SamplingModel, length: int, song: Song, params: SamplingParams, labelling: Labelling, *,
     lowest_level: int | None = None, hooks: Hooks = NO_HOOKS,
+    conditions: JobConditions = NO_CONDITIONS,
 ) -> TaskResult:  # fmt: skip
     """``length`` samples of new music; ``lowest_level`` None = as low as the model's priors reach."""
     geo = model.geometry
@@ -36,12 +38,13 @@ def generate(
     sampled = _cover(length, model, levels)
     codes = tuple(torch.zeros(1, 0, dtype=torch.long) for _ in range(geo.n_levels))  # (1, 0) each
     labels = song_labels(model, song, labelling, end=sampled, start=0, length=sampled)
-    return render(model, Render("generate", codes, sampled, levels, levels[-1], 0, length, labels), params, hooks)
+    return render(model, Render("generate", codes, sampled, levels, levels[-1], 0, length, labels, conditions), params, hooks)
 
 
 def continue_region(
     model: SamplingModel, region: np.ndarray, length: int, song: Song, params: SamplingParams, labelling: Labelling,
     *, lowest_level: int | None = None, hooks: Hooks = NO_HOOKS,
+    conditions: JobConditions = NO_CONDITIONS,
 ) -> TaskResult:  # fmt: skip
     """``length`` samples that continue ``region`` (R, 1) float32 mono at the model's rate.
 
@@ -69,13 +72,14 @@ def continue_region(
     with torch.inference_mode():
         codes = tuple(c.long().cpu() for c in model.vqvae.encode(prime, progress=hooks.report))  # (1, C // hop_l)
     labels = song_labels(model, song, labelling, end=region.shape[0] + length, start=whole - context, length=sampled)
-    work = Render("continue", codes, sampled, levels, levels[-1], context + tail, length, labels)
+    work = Render("continue", codes, sampled, levels, levels[-1], context + tail, length, labels, conditions)
     return render(model, work, params, hooks)
 
 
 def extend(
     model: SamplingModel, codes: CodesFile, length: int, song: Song, params: SamplingParams, labelling: Labelling,
     *, lowest_level: int | None = None, allow_other_model: bool = False, hooks: Hooks = NO_HOOKS,
+    conditions: JobConditions = NO_CONDITIONS,
 ) -> TaskResult:  # fmt: skip
     """``length`` samples after the end of saved ``codes`` (every level; 1 row or one per candidate).
     The take starts where the codes' top level ends; ``song.offset`` is where the codes start in the song."""
@@ -90,14 +94,14 @@ def extend(
     sampled = max(have + _round_up(length, geo.top_hop), _cover(0, model, levels))
     labels = song_labels(model, song, labelling, end=have + length, start=0, length=sampled)
     trimmed = tuple(c[:, : geo.tokens(sampled, lv)] for lv, c in enumerate(given))
-    work = Render("extend", trimmed, sampled, levels, levels[-1], have, length, labels)
+    work = Render("extend", trimmed, sampled, levels, levels[-1], have, length, labels, conditions)
     return render(model, work, params, hooks)
 
 
 def upsample(
     model: SamplingModel, codes: CodesFile, song: Song, params: SamplingParams, labelling: Labelling, *,
     length: int | None = None, lowest_level: int | None = None, allow_other_model: bool = False,
-    hooks: Hooks = NO_HOOKS,
+    hooks: Hooks = NO_HOOKS, conditions: JobConditions = NO_CONDITIONS,
 ) -> TaskResult:  # fmt: skip
     """Render the top-level ``codes`` through the levels below; the take is the first ``length`` samples
     (None: all the codes cover)."""
@@ -119,7 +123,7 @@ def upsample(
     frames = sampled if length is None else min(_check_length(length, model), sampled)
     empty = tuple(torch.zeros(top_codes.shape[0], 0, dtype=torch.long) for _ in range(top))  # (rows, 0) each
     labels = song_labels(model, song, labelling, end=sampled, start=0, length=sampled)
-    work = Render("upsample", (*empty, top_codes), sampled, levels, levels[-1], 0, frames, labels)
+    work = Render("upsample", (*empty, top_codes), sampled, levels, levels[-1], 0, frames, labels, conditions)
     return render(model, work, params, hooks)
 
 

@@ -186,3 +186,26 @@ def tiny_model_dir(path: Path, top: PriorConfig | None = None) -> Path:
         (ids / f"{version}_artist_ids.txt").write_text("\n".join(ARTISTS[version]) + "\n")
         (ids / f"{version}_genre_ids.txt").write_text("\n".join(GENRES[version]) + "\n")
     return path
+
+
+def tiny_conditioned_model_dir(path: Path, top: PriorConfig | None = None, *, trained: bool = False) -> Path:
+    """``tiny_model_dir`` plus conditioners: ``midi``, ``grid`` and a ``drums`` stem on the top prior, ``grid`` on
+    level 1. Untrained (zero output projections, so sampling is unchanged) unless ``trained``: then every
+    weight is random, so each condition changes what is sampled."""
+    from conditioning import grid, midi, stems
+    from model.conditioners import ConditionerConfig, ConditionerSet
+    from model.conditioners.store import save_conditioners
+
+    tiny_model_dir(path, top)
+    configs = tiny_configs(top)
+    plan = {2: (("midi", "midi", midi.N_FEATURES), ("grid", "grid", grid.N_FEATURES), ("drums", "stem", stems.N_FEATURES)),
+            1: (("grid", "grid", grid.N_FEATURES),)}  # fmt: skip
+    for level, items in plan.items():
+        width = configs[level].transformer.width
+        conditioners = ConditionerSet(
+            ConditionerConfig(name, kind, n, width, level, hidden=16, kernel=3) for name, kind, n in items
+        )
+        if trained:
+            randomise(conditioners, seed=10 + level)
+        save_conditioners(path, conditioners)
+    return path

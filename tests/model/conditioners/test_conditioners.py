@@ -129,7 +129,11 @@ def test_bad_configs_are_named() -> None:
     with pytest.raises(ConfigError, match="kind 'audio'"):
         ConditionerConfig("x", "audio", 4, 32, 2)
     with pytest.raises(ConfigError, match="kernel = 4 must be odd"):
-        ConditionerConfig("x", "midi", 4, 32, 2, kernel=4)
+        ConditionerConfig("midi", "midi", 4, 32, 2, kernel=4)
+    with pytest.raises(ConfigError, match="a midi conditioner is named 'midi'"):
+        ConditionerConfig("x", "midi", 4, 32, 2)
+    with pytest.raises(ConfigError, match="a stem conditioner is named after its stem"):
+        ConditionerConfig("grid", "stem", 4, 32, 2)
     with pytest.raises(ConfigError, match="name 'Drums!'"):
         ConditionerConfig("Drums!", "stem", 4, 32, 2)
     with pytest.raises(InputError, match=r"extra conditioning must be \(batch, 32, 32\)"):

@@ -1,0 +1,143 @@
+"""Job conditions (MIDI, stems, grid) through the tasks: placed in project time, fed to the conditioners."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+from pathlib import Path
+
+import mido
+import numpy as np
+import pytest
+import torch
+
+from common.errors import InputError
+from conditioning.midi import read_midi
+from conditioning.tempo import TempoMap
+from model import tasks
+from model.sampling.loading import SamplingModel, load_sampling_model
+from model.sampling.params import Guidance, SamplingParams
+from model.tasks.conditions import JobConditions, StemCondition, level_conditions
+from model.tasks.song import Labelling, Song
+from tests.helpers.factories import SR, tiny_conditioned_model_dir, tiny_model_dir
+
+P = SamplingParams(precision="fp32", n_candidates=2, seeds=(1, 2))
+SONG = Song("ada", "jazz", total_length=2 * SR)
+
+
+def _midi_bytes(notes: list[tuple[float, float, int]], drums: list[float] = ()) -> bytes:  # type: ignore[assignment]
+    """A type-0 file at 120 bpm (480 ticks a beat: 960 ticks a second) of (start_s, end_s, pitch) notes."""
+    events: list[tuple[int, mido.Message]] = []
+    for start, end, pitch in notes:
+        events += [(round(start * 960), mido.Message("note_on", note=pitch, velocity=100)),
+                   (round(end * 960), mido.Message("note_off", note=pitch, velocity=0))]  # fmt: skip
+    for t in drums:
+        events += [(round(t * 960), mido.Message("note_on", channel=9, note=36, velocity=110)),
+                   (round(t * 960) + 10, mido.Message("note_off", channel=9, note=36, velocity=0))]  # fmt: skip
+    track = mido.MidiTrack()
+    now = 0
+    for tick, msg in sorted(events, key=lambda e: e[0]):
+        track.append(msg.copy(time=tick - now))
+        now = tick
+    f = mido.MidiFile(type=0, ticks_per_beat=480)
+    f.tracks.append(track)
+    out = io.BytesIO()
+    f.save(file=out)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_conditioned_model_dir(tmp_path_factory.mktemp("untrained"))
+
+
+@pytest.fixture(scope="module")
+def untrained(folder: Path) -> SamplingModel:
+    return load_sampling_model(folder)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> SamplingModel:
+    return load_sampling_model(tiny_conditioned_model_dir(tmp_path_factory.mktemp("trained"), trained=True))
+
+
+@pytest.fixture(scope="module")
+def ids(folder: Path) -> Labelling:
+    return Labelling(folder / "ids")
+
+
+def _conditions(take_start_s: float = 4.0) -> JobConditions:
+    clip = read_midi(_midi_bytes([(0.0, 0.05, 60), (0.05, 0.1, 64)], drums=[0.0, 0.05]), "clip.mid")
+    rng = np.random.default_rng(0)
+    drums = (0.3 * rng.standard_normal((SR // 4, 2))).astype(np.float32)  # a quarter second of stereo noise
+    return JobConditions(take_start_s=take_start_s, midi=clip, midi_start_s=take_start_s,
+                         stems=(StemCondition("drums", drums, SR, take_start_s),),
+                         tempo=TempoMap([(0.0, 120.0)], (4, 4)))  # fmt: skip
+
+
+def test_conditions_are_placed_in_project_time_at_every_conditioned_level(trained: SamplingModel) -> None:
+    geo = trained.geometry
+    start, length = 1024, 3072  # the take starts 1024 samples (8 top tokens) into the sampled audio
+    out = level_conditions(_conditions(), geo, trained.conditioner_configs(), (2, 1, 0), start=start,
+                           sample_length=length, params=P)  # fmt: skip
+    assert sorted(out) == [1, 2] and sorted(out[2].features) == ["drums", "grid", "midi"]
+    assert list(out[1].features) == ["grid"]  # level 1 reads the grid alone; level 0 has no conditioners
+    midi = out[2].features["midi"]
+    hop = geo.hops[2]
+    assert midi.frames.shape == (length // hop, 402)
+    first = start // hop  # the clip's time 0 is the take's first sample
+    assert midi.coverage[:first].sum() == 0 and midi.coverage[first] == 1
+    assert midi.frames[first, 60] == 1.0 and midi.frames[:first, :128].sum() == 0  # onset of C4 on the take's first token
+    drums = out[2].features["drums"]
+    assert drums.coverage[:first].sum() == 0 and drums.coverage[first] == 1 and drums.frames.shape[1] == 14
+    grid = out[1].features["grid"]
+    assert grid.frames.shape == (length // geo.hops[1], 6) and grid.coverage.min() == 1
+
+
+def test_untrained_conditioners_change_nothing_and_trained_ones_steer(
+    untrained: SamplingModel, trained: SamplingModel, ids: Labelling
+) -> None:
+    plain = tasks.generate(untrained, 2500, SONG, P, ids, lowest_level=2)
+    steered = tasks.generate(untrained, 2500, SONG, P, ids, lowest_level=2, conditions=_conditions())
+    assert torch.equal(plain.sample.codes[2], steered.sample.codes[2])  # zero projections add exactly zero
+    base = tasks.generate(trained, 2500, SONG, P, ids, lowest_level=2)
+    given = tasks.generate(trained, 2500, SONG, P, ids, lowest_level=2, conditions=_conditions())
+    assert not torch.equal(base.sample.codes[2], given.sample.codes[2])
+    zero = SamplingParams(precision="fp32", n_candidates=2, seeds=(1, 2), guidance=(Guidance("midi", 0.0),))
+    again = tasks.generate(trained, 2500, SONG, zero, ids, lowest_level=2, conditions=_conditions())
+    assert torch.equal(again.sample.codes[2], given.sample.codes[2])  # scale 0: exactly unguided
+    guided = SamplingParams(precision="fp32", n_candidates=2, seeds=(1, 2), guidance=(Guidance("midi", 3.0, 2),))
+    pushed = tasks.generate(trained, 2500, SONG, guided, ids, lowest_level=2, conditions=_conditions())
+    assert not torch.equal(pushed.sample.codes[2], given.sample.codes[2])
+
+
+def test_a_continuation_reads_the_conditions_from_the_region_end(trained: SamplingModel, ids: Labelling) -> None:
+    region = (0.3 * np.sin(np.arange(1000) / 5.0, dtype=np.float32))[:, None]
+    moved = _conditions(take_start_s=10.0)
+    same = tasks.continue_region(trained, region, 500, SONG, P, ids, lowest_level=2, conditions=moved)
+    again = tasks.continue_region(trained, region, 500, SONG, P, ids, lowest_level=2, conditions=_conditions(2.0))
+    # every condition sits at the take's start in both, and both starts are bar lines: the same conditions
+    assert torch.equal(same.sample.codes[2], again.sample.codes[2])
+    early = replace(moved, midi_start_s=10.0 - 0.03)  # the clip starts 30 ms before the region ends
+    shifted = tasks.continue_region(trained, region, 500, SONG, P, ids, lowest_level=2, conditions=early)
+    assert not torch.equal(shifted.sample.codes[2], same.sample.codes[2])
+
+
+def test_conditions_the_model_cannot_read_are_named(untrained: SamplingModel, ids: Labelling) -> None:
+    vocals = JobConditions(stems=(StemCondition("vocals", np.zeros((SR, 1), np.float32), SR),))
+    with pytest.raises(InputError, match=r"no conditioner for vocals \(its conditioners: drums, grid, midi\)"):
+        tasks.generate(untrained, 2500, SONG, P, ids, lowest_level=2, conditions=vocals)
+    bad = SamplingParams(precision="fp32", n_candidates=2, seeds=(1, 2), guidance=(Guidance("drums", 2.0),))
+    with pytest.raises(InputError, match="guidance for drums at level 2"):
+        tasks.generate(untrained, 2500, SONG, bad, ids, lowest_level=2, conditions=JobConditions(tempo=TempoMap([(0, 90)])))
+    with pytest.raises(InputError, match="labelled drums more than once"):
+        JobConditions(stems=(StemCondition("drums", np.zeros((10, 1), np.float32), SR),) * 2)
+
+
+def test_a_model_without_conditioners_refuses_conditions(tmp_path: Path, ids: Labelling) -> None:
+    plain = load_sampling_model(tiny_model_dir(tmp_path / "plain"))
+    assert plain.conditioner_configs() == {}
+    with pytest.raises(InputError, match=r"no conditioner for midi, drums \(its conditioners: none\)"):
+        tasks.generate(plain, 2500, SONG, P, ids, conditions=_conditions())
+    grid_only = JobConditions(tempo=TempoMap([(0.0, 120.0)]))  # a host always has a tempo map: no error
+    tasks.generate(plain, 2500, SONG, P, ids, lowest_level=2, conditions=grid_only)
