@@ -145,7 +145,7 @@ class ModelBackend:
     def run(self, spec: JobSpec, events: RunEvents, cancel: CancelToken) -> Sequence[Take]:
         cancel.raise_if_cancelled()
         self.capabilities(spec.model).check(
-            spec.model, spec.kind.value, spec.length_s, midi=spec.midi is not None, stems=bool(spec.stems),
+            spec.model, spec.kind.value, spec.length_s, midi=spec.midi is not None, stems=spec.stem_labels,
             guidance=spec.guidance,
         )  # fmt: skip (the engine checked at submit; a direct caller may not have)
         with self._lock:

@@ -392,7 +392,7 @@ class JobEngine:
         if spec.model not in models:
             raise JobNotFound(f"model {spec.model!r} is not known; available: {', '.join(models) or 'none'}")
         self.backend.capabilities(spec.model).check(
-            spec.model, spec.kind.value, spec.length_s, midi=spec.midi is not None, stems=bool(spec.stems),
+            spec.model, spec.kind.value, spec.length_s, midi=spec.midi is not None, stems=spec.stem_labels,
             guidance=spec.guidance,
         )  # fmt: skip
         if len(self._queue) >= self.config.queue_limit:

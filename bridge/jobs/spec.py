@@ -61,6 +61,11 @@ class JobSpec:
                 raise InputError(f"seed {seed} is out of range: use {-(1 << 63)}..{(1 << 63) - 1}")
 
     @property
+    def stem_labels(self) -> tuple[str, ...]:
+        """The label of each stem ("" for a stem sent without one)."""
+        return tuple(s.label or "" for s in self.stems)
+
+    @property
     def length_s(self) -> float:
         return self.length.to_seconds(self.project)
 

@@ -6,6 +6,8 @@ with a message that names the option and its allowed range.
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 
 from common.errors import InputError
@@ -38,6 +40,26 @@ class Guidance:
             )
         if self.level is not None and not 0 <= self.level <= 7:
             raise InputError(f"guidance level {self.level} for {self.condition!r} is out of range 0..7")
+
+
+_GUIDANCE = re.compile(r"([a-z][a-z0-9_]{0,31})(?:@([0-7]))?=(.+)")
+
+
+def parse_guidance(text: str) -> Guidance:
+    """``NAME=SCALE`` (every level) or ``NAME@LEVEL=SCALE``, as ``segue sample --guidance`` and the protocol's
+    ``condition_guidance`` write it: ``midi=2``, ``drums@2=1.5``."""
+    m = _GUIDANCE.fullmatch(text.strip())
+    if m is None:
+        raise InputError(
+            f"guidance {text[:60]!r} is not NAME=SCALE or NAME@LEVEL=SCALE (for example midi=2 or drums@2=1.5)"
+        )
+    try:
+        scale = float(m.group(3))
+    except ValueError:
+        raise InputError(f"guidance {text[:60]!r}: scale {m.group(3)[:20]!r} is not a number") from None
+    if not math.isfinite(scale):
+        raise InputError(f"guidance {text[:60]!r}: the scale must be a finite number")
+    return Guidance(m.group(1), scale, None if m.group(2) is None else int(m.group(2)))
 
 
 def _as_tuple(value: float | int | tuple | list, name: str) -> tuple:

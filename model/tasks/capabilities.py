@@ -10,22 +10,26 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from common.errors import InputError
+from common.errors import CheckpointError, InputError
 
-INPUT_CONDITIONERS = ("midi", "stems")  # conditioners fed by job inputs (none of segue's priors has one yet)
+INPUT_CONDITIONERS = ("midi", "stems", "grid")  # conditioners fed by job inputs and the host's beat grid
+CONDITIONER_KIND = "feature-conditioner"  # model.conditioners.store.KIND (not imported: it loads torch)
+_COMPONENT = re.compile(r"conditioner\.level([0-7])\.([a-z][a-z0-9_]{0,31})")
 
 
 @dataclass(frozen=True)
 class Capabilities:
     """``kinds``: the tasks the model can run; ``levels``: the levels it has priors for (ascending);
     ``lowest_level``: the lowest level reachable from the top through consecutive priors (None: no top prior);
-    ``conditioners``: what steers it (``artist``, ``genre``, ``timing``, ``lyrics``; ``midi``, ``stems``
-    when a prior takes them); ``max_seconds``: takes must be shorter (None: no limit)."""
+    ``conditioners``: what steers it (``artist``, ``genre``, ``timing``, ``lyrics``; ``midi``, ``stems``,
+    ``grid`` when a prior has such a conditioner); ``stems``: the stem labels it has conditioners for;
+    ``max_seconds``: takes must be shorter (None: no limit); ``guidance``: it has conditioners to guide."""
 
     kinds: tuple[str, ...]
     sample_rate: int
@@ -36,6 +40,7 @@ class Capabilities:
     min_song_seconds: float  # the song-length label's trained range (shorter songs are raised to it)
     max_seconds: float | None
     guidance: bool = False
+    stems: tuple[str, ...] = ()
 
     @property
     def lyrics(self) -> bool:
@@ -52,20 +57,31 @@ class Capabilities:
             "min_song_seconds": self.min_song_seconds,
             "max_seconds": self.max_seconds,
             "guidance": self.guidance,
+            "stems": list(self.stems),
         }
 
     def check(
-        self, model: str, kind: str, seconds: float, *, midi: bool = False, stems: bool = False,
+        self, model: str, kind: str, seconds: float, *, midi: bool = False, stems: Sequence[str] = (),
         guidance: Sequence[float] = (),
     ) -> None:  # fmt: skip
-        """``InputError`` naming the first thing a job of ``kind`` asks that this model cannot do."""
+        """``InputError`` naming the first thing a job of ``kind`` asks that this model cannot do;
+        ``stems``: the labels of the job's stems."""
         if kind not in self.kinds:
             raise InputError(f"model {model!r} cannot run '{kind}' jobs ({_why(kind, self)}); it runs: {', '.join(self.kinds)}")
-        for name, given in (("midi", midi), ("stems", stems)):
-            if given and name not in self.conditioners:
-                raise InputError(f"model {model!r} takes no {name.upper() if name == 'midi' else name}: send the job without '{name}'")
+        if midi and "midi" not in self.conditioners:
+            raise InputError(f"model {model!r} has no MIDI conditioner: send the job without 'midi'")
+        if stems and not self.stems:
+            raise InputError(f"model {model!r} has no stem conditioners: send the job without 'stems'")
+        unknown = [label for label in stems if label not in self.stems]
+        if "" in unknown:
+            raise InputError(f"a stem has no label: label each stem as one of {', '.join(self.stems)} (model {model!r})")
+        if unknown:
+            raise InputError(
+                f"model {model!r} has no conditioner for stem {unknown[0]!r}: label each stem as one of "
+                f"{', '.join(self.stems)}, or leave it out"
+            )
         if any(g != 0 for g in guidance) and not self.guidance:
-            raise InputError(f"model {model!r} has no guidance: send 'guidance' empty (or zeros)")
+            raise InputError(f"model {model!r} has no conditioners to guide: send 'guidance' empty (or zeros)")
         if kind != "encode" and self.max_seconds is not None and seconds >= self.max_seconds:
             raise InputError(
                 f"length {seconds:.2f} s is too long for model {model!r}: use less than {self.max_seconds:g} s"
@@ -99,11 +115,34 @@ def capabilities_of(model_dir: str | os.PathLike[str]) -> Capabilities:
         conditioners += ["artist", "genre"] + (["timing"] if top_config.time_signal else [])
     if top_config is not None and top_config.lyrics.kind != "none":
         conditioners.append("lyrics")
+    features = feature_conditioners(directory)
+    stems = tuple(sorted({name for names in features.values() for name in names} - {"midi", "grid"}))
+    for name in ("midi", "grid"):
+        if any(name in names for names in features.values()):
+            conditioners.append(name)
+    if stems:
+        conditioners.append("stems")
     return Capabilities(
         kinds=tuple(kinds), sample_rate=vq.sample_rate, n_levels=n, levels=levels, lowest_level=lowest,
         conditioners=tuple(conditioners), min_song_seconds=geo.min_duration,
         max_seconds=geo.max_duration if math.isfinite(geo.max_duration) else None,
+        guidance=bool(features), stems=stems,
     )  # fmt: skip
+
+
+def feature_conditioners(model_dir: str | os.PathLike[str]) -> dict[int, tuple[str, ...]]:
+    """Level -> names of its MIDI, stem and grid conditioners, from the manifest (``conditioner.level<L>.<name>``)."""
+    from model.checkpoint.model_dir import read_manifest
+
+    out: dict[int, list[str]] = {}
+    for entry in read_manifest(model_dir).components:
+        if entry.kind != CONDITIONER_KIND:
+            continue
+        m = _COMPONENT.fullmatch(entry.name)
+        if m is None:
+            raise CheckpointError(f"{model_dir}: component {entry.name!r} of kind {CONDITIONER_KIND} is not named conditioner.level<L>.<name>")
+        out.setdefault(int(m.group(1)), []).append(m.group(2))
+    return {lv: tuple(names) for lv, names in sorted(out.items())}
 
 
 def _why(kind: str, caps: Capabilities) -> str:

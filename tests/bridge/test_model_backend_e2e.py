@@ -79,9 +79,9 @@ def test_engine_reports_bad_input_and_stays_up(engine: tuple[JobEngine, list[Job
 @pytest.mark.parametrize(
     "kw,words",
     [
-        ({"midi": "region.wav"}, "model 'tiny' takes no MIDI"),
-        ({"stems": ("region.wav",)}, "model 'tiny' takes no stems"),
-        ({"guidance": (1.0,)}, "model 'tiny' has no guidance"),
+        ({"midi": "region.wav"}, "model 'tiny' has no MIDI conditioner"),
+        ({"stems": ("region.wav",)}, "model 'tiny' has no stem conditioners"),
+        ({"guidance": (1.0,)}, "model 'tiny' has no conditioners to guide"),
         ({"model": "codec"}, "model 'codec' cannot run 'continue' jobs (it has no top-level prior (level 2))"),
         ({"seconds": 25.0}, "too long for model 'tiny': use less than 20 s"),
     ],
