@@ -16,6 +16,7 @@ from model.checkpoint.builders import load_vqvae, model_identity
 from model.checkpoint.model_dir import ComponentEntry, save_component
 from model.checkpoint.priors import PRIOR_KIND, available_levels, load_prior, prior_component
 from model.conditioners.config import ConditionerConfig
+from model.conditioners.lora_store import load_lora
 from model.conditioners.network import ConditionerSet
 from model.conditioners.store import load_conditioners
 from model.prior.fast_step import STEPS
@@ -96,6 +97,9 @@ def load_sampling_model(
     for level in levels:
         priors[level] = prior = load_prior(model_dir, level).eval()
         place_prior(prior, device, precision, batch)
+        adapters = load_lora(model_dir, level, prior)  # before the levels are built: a compiled step traces them
+        if adapters is not None:
+            adapters.to(device)
         attached = load_conditioners(model_dir, level)
         if attached.names:
             _check_width(model_dir, attached, prior)

@@ -141,3 +141,25 @@ def test_a_model_without_conditioners_refuses_conditions(tmp_path: Path, ids: La
         tasks.generate(plain, 2500, SONG, P, ids, conditions=_conditions())
     grid_only = JobConditions(tempo=TempoMap([(0.0, 120.0)]))  # a host always has a tempo map: no error
     tasks.generate(plain, 2500, SONG, P, ids, lowest_level=2, conditions=grid_only)
+
+
+def test_adapters_in_the_model_directory_are_attached_when_it_loads(tmp_path: Path, ids: Labelling) -> None:
+    from model.conditioners.lora import LoraConfig, LoraSet, attach_lora
+    from model.conditioners.lora_store import save_lora
+    from model.prior.prior import JukeboxPrior
+
+    folder = tiny_model_dir(tmp_path / "m")
+    base = tasks.generate(load_sampling_model(folder), 2500, SONG, P, ids, lowest_level=2)
+    prior = load_sampling_model(folder).priors[2]
+    lora: LoraSet = attach_lora(prior, LoraConfig(level=2, rank=2, alpha=4.0))
+    save_lora(folder, lora)  # untrained (zero up-projections): loads, changes nothing
+    model = load_sampling_model(folder)
+    assert isinstance(model.priors[2], JukeboxPrior)
+    assert torch.equal(tasks.generate(model, 2500, SONG, P, ids, lowest_level=2).sample.codes[2], base.sample.codes[2])
+    with torch.no_grad():
+        for name, p in lora.named_parameters():
+            if name.endswith(".up"):
+                p.normal_(0.0, 0.5)
+    save_lora(folder, lora)  # as if trained: the loaded model samples something else
+    woken = tasks.generate(load_sampling_model(folder), 2500, SONG, P, ids, lowest_level=2)
+    assert not torch.equal(woken.sample.codes[2], base.sample.codes[2])
