@@ -20,6 +20,37 @@ from .ids import IdTable, LabelVersion
 from .lyrics import LyricWindow, clean_lyrics, relevant_lyric_tokens, tokenize, vocab_for
 
 EMPTY_GENRE = -1
+MAX_BLEND = 8  # names in one weighted artist or genre
+
+
+def parse_blend(text: str, kind: str = "artist") -> tuple[tuple[str, float], ...]:
+    """A weighted blend of names: ``"the beatles=0.6; queen=0.4"`` -> ((name, weight), ...) with the weights
+    scaled to sum to 1. A text without ``=`` is one name of weight 1 (no listed artist or genre holds ``=``,
+    and id lists split on ``;``, so neither can be part of a name)."""
+    if "=" not in text:
+        return ((text, 1.0),)
+    items = [item.strip() for item in text.split(";") if item.strip()]
+    if not 1 <= len(items) <= MAX_BLEND:
+        raise InputError(f"{kind} blend {text[:80]!r}: give 1 to {MAX_BLEND} NAME=WEIGHT items separated by ';'")
+    out: list[tuple[str, float]] = []
+    for item in items:
+        name, sep, weight = item.rpartition("=")
+        name = name.strip()
+        try:
+            w = float(weight)
+        except ValueError:
+            w = float("nan")
+        if not sep or not name or not (w > 0 and w < float("inf")):
+            raise InputError(
+                f"{kind} blend item {item[:60]!r} is not NAME=WEIGHT with a positive weight "
+                f"(for example 'the beatles=0.6; queen=0.4')"
+            )
+        out.append((name, w))
+    names = [n.lower() for n, _ in out]
+    if len(set(names)) != len(names):
+        raise InputError(f"{kind} blend {text[:80]!r} names one {kind} twice: give each once")
+    total = sum(w for _, w in out)
+    return tuple((n, w / total) for n, w in out)
 
 
 @dataclass(frozen=True)
@@ -102,6 +133,7 @@ class SongLabels:
     lyrics: str  # cleaned lyrics
     full_tokens: tuple[int, ...]
     warnings: tuple[str, ...] = ()
+    blend: tuple[tuple[int, tuple[int, ...], float], ...] = ()  # (artist_id, genre_ids, weight); () = no blend
 
     def lyric_window(self, offset: int, duration: int) -> LyricWindow:
         """The lyric tokens seen by a window of ``duration`` samples at ``offset``."""
@@ -126,15 +158,24 @@ class SongLabels:
         window = self.lyric_window(offset, sample_length)
         values = [self.total_length, offset, sample_length, self.artist_id, *self.genre_ids, *window.tokens]
         y = torch.tensor(values, dtype=torch.int64)  # (4 + G + n_tokens,)
-        return WindowLabels(y=y, lyric_indices=tuple(window.indices))
+        if not self.blend:
+            return WindowLabels(y=y, lyric_indices=tuple(window.indices))
+        variants = y.repeat(len(self.blend), 1)  # (K, 4 + G + n_tokens): the same but for artist and genres
+        for k, (artist, genres, _) in enumerate(self.blend):
+            variants[k, 3] = artist
+            variants[k, 4 : 4 + len(genres)] = torch.tensor(genres, dtype=torch.int64)
+        weights = torch.tensor([w for _, _, w in self.blend], dtype=torch.float32)  # (K,)
+        return WindowLabels(y=y, lyric_indices=tuple(window.indices), variants=variants, weights=weights)
 
 
 @dataclass(frozen=True)
 class WindowLabels:
     """``y`` for one window and the index in the full lyrics of each lyric token (−1 = padding)."""
 
-    y: torch.Tensor  # (4 + G + n_tokens,) int64
+    y: torch.Tensor  # (4 + G + n_tokens,) int64 (a blend's first artist and genre)
     lyric_indices: tuple[int, ...]
+    variants: torch.Tensor | None = None  # (K, 4 + G + n_tokens) int64: one row per blended artist x genre
+    weights: torch.Tensor | None = None  # (K,) float32, summing to 1: the prior mixes the rows' embeddings
 
 
 def _check_window(offset: int, sample_length: int, total_length: int, sr: int, max_duration: float) -> None:
@@ -168,15 +209,21 @@ def song_labels(
     label_set.check_total_length(meta.total_length)
     if not 0 <= meta.offset < meta.total_length:
         raise InputError(f"offset {meta.offset} samples must lie inside the song: 0..{meta.total_length - 1}")
-    artist = artists.lookup(meta.artist, strict=strict)
-    genre = genres.lookup(meta.genre, strict=strict)
     size = label_set.max_bow_genre_size
-    if len(genre.ids) > size:
-        raise InputError(
-            f"genre {meta.genre!r} has {len(genre.ids)} words ({', '.join(genre.keys)}); "
-            f"this prior takes at most {size}"
-        )
-    genre_ids = genre.ids + (EMPTY_GENRE,) * (size - len(genre.ids))
+    artist_blend = [(artists.lookup(name, strict=strict), w) for name, w in parse_blend(meta.artist, "artist")]
+    genre_blend = []
+    for name, w in parse_blend(meta.genre, "genre"):
+        genre = genres.lookup(name, strict=strict)
+        if len(genre.ids) > size:
+            raise InputError(
+                f"genre {name!r} has {len(genre.ids)} words ({', '.join(genre.keys)}); this prior takes at most {size}"
+            )
+        genre_blend.append((genre, genre.ids + (EMPTY_GENRE,) * (size - len(genre.ids)), w))
+    artist, genre_ids = artist_blend[0][0], genre_blend[0][1]
+    blend: tuple[tuple[int, tuple[int, ...], float], ...] = ()
+    if len(artist_blend) > 1 or len(genre_blend) > 1:  # the embeddings add up, so each pair gets wa * wg
+        blend = tuple((a.ids[0], g_ids, wa * wg) for a, wa in artist_blend for _, g_ids, wg in genre_blend)
+    warnings = tuple(w for a, _ in artist_blend for w in a.warnings) + tuple(w for g, _, _ in genre_blend for w in g.warnings)
     vocab = vocab_for(label_set.version)
     lyrics = clean_lyrics(meta.lyrics, vocab)
     tokens = tuple(tokenize(lyrics, vocab))
@@ -188,5 +235,6 @@ def song_labels(
         genre_ids=genre_ids,
         lyrics=lyrics,
         full_tokens=tokens,
-        warnings=artist.warnings + genre.warnings,
+        warnings=warnings,
+        blend=blend,
     )

@@ -81,8 +81,9 @@ class JukeboxPrior(nn.Module):
 
     # ---- conditioning ----------------------------------------------------------------------------
     def conditioning(
-        self, labels: Tensor | None = None, upper_codes: Tensor | None = None, extra: Tensor | None = None
-    ) -> PriorConditioning:
+        self, labels: Tensor | None = None, upper_codes: Tensor | None = None, extra: Tensor | None = None,
+        label_weights: Tensor | None = None,
+    ) -> PriorConditioning:  # fmt: skip
         """Per-window conditioning.
 
         labels: (N, 4 + max_bow_genre_size + n_tokens) int64 window label vector (spec 4.4: total_length,
@@ -90,9 +91,14 @@ class JukeboxPrior(nn.Module):
         upper_codes: (N, n_ctx // 4) int64 codes of the level above -- required for upsamplers, else None.
         extra: (N, n_ctx, W) added to ``x_cond`` at the music positions: the output of the MIDI, stem and
         grid conditioners (``model.conditioners``); zeros leave every output unchanged.
+        label_weights: (K,) weights summing to 1 of a style blend; ``labels`` is then (N, K, n_y), the rows
+        differing in artist and genre only, and the label embeddings (which add artist, genre and time
+        embeddings) are mixed by these weights: a weighted artist and genre embedding.
         """
         c = self.config
         y_cond = x_cond = encoder_kv = lyric_tokens = None
+        if label_weights is not None and labels is not None:
+            return self._blended(labels, upper_codes, extra, label_weights)
         if c.labels.enabled:
             if labels is None or labels.dim() != 2 or labels.shape[1] != c.n_labels + c.lyrics.n_tokens:
                 got = None if labels is None else tuple(labels.shape)
@@ -124,6 +130,32 @@ class JukeboxPrior(nn.Module):
         if c.lyrics.kind == "separate" and lyric_tokens is not None:
             encoder_kv = self.encode_lyrics(lyric_tokens)  # (N, n_tokens, W)
         return PriorConditioning(x_cond=x_cond, y_cond=y_cond, encoder_kv=encoder_kv, lyric_tokens=lyric_tokens)
+
+    def _blended(self, labels: Tensor, upper: Tensor | None, extra: Tensor | None, weights: Tensor) -> PriorConditioning:
+        if labels.dim() != 3 or weights.shape != (labels.shape[1],):
+            raise InputError(
+                f"a style blend needs labels (batch, K, n_y) and K weights, got {tuple(labels.shape)} and {tuple(weights.shape)}"
+            )
+        n, k = labels.shape[:2]
+
+        def rep(t: Tensor | None) -> Tensor | None:  # each row k times: (N, ...) -> (N K, ...)
+            return None if t is None else t.repeat_interleave(k, 0)
+
+        rows = self.conditioning(labels.reshape(n * k, -1), rep(upper), rep(extra))  # weights sum to 1: extra once
+
+        def mix(t: Tensor | None) -> Tensor | None:  # (N K, ..., W) -> (N, ..., W), weighted over K
+            if t is None:
+                return None
+            w = weights.to(t.device, t.dtype).view(1, k, *([1] * (t.dim() - 1)))
+            return (t.view(n, k, *t.shape[1:]) * w).sum(1)
+
+        x_cond, y_cond = mix(rows.x_cond), mix(rows.y_cond)
+        first = slice(0, n * k, k)  # lyrics are the same in every row
+        return PriorConditioning(
+            x_cond=x_cond, y_cond=y_cond,
+            encoder_kv=None if rows.encoder_kv is None else rows.encoder_kv[first],
+            lyric_tokens=None if rows.lyric_tokens is None else rows.lyric_tokens[first],
+        )  # fmt: skip
 
     def encode_lyrics(self, lyric_tokens: Tensor) -> Tensor:
         """5b_lyrics: lyric tokens (N, n_tokens) -> encoder states (N, n_tokens, width) for cross-attention."""

@@ -138,17 +138,22 @@ class _LevelRun:
         keep = min(existing.shape[1], self.total)
         buf[:, :keep] = existing[:, :keep].to(prior.device)
         for index, w in enumerate(self.windows):
-            y = None
+            y, blend = None, {}
             if self.labels is not None:
-                y = self.labels.for_window(w.start, self.hop, prior.n_ctx).y.to(prior.device).expand(b, -1)  # (b, n_y)
+                wl = self.labels.for_window(w.start, self.hop, prior.n_ctx)
+                y = wl.y.to(prior.device).expand(b, -1)  # (b, n_y)
+                if getattr(wl, "variants", None) is not None:  # a style blend: (b, K, n_y) and K weights
+                    y = wl.variants.to(prior.device).expand(b, -1, -1)
+                    blend = {"label_weights": wl.weights}
             cond = None
             if upper is not None:
                 r = prior.cond_downsample
                 cond = upper[:, w.start // r : (w.start + prior.n_ctx) // r].to(prior.device)  # (b, n_ctx / r)
             if self.conditions is not None:
-                session = prior.open_window(y, cond, b, self.conditions.window(w.start, prior.n_ctx, b, prior.device))
+                window = self.conditions.window(w.start, prior.n_ctx, b, prior.device)
+                session = prior.open_window(y, cond, b, window, **blend)
             else:
-                session = prior.open_window(y, cond, b)
+                session = prior.open_window(y, cond, b, **blend)
             context = buf[:, w.start : w.start + w.context]
             new = sample_window(session, context, draw_uniforms(generators, w.new), self.draw, self.cancel,
                                 self.counter.window(index, b))  # (b, w.new)  # fmt: skip

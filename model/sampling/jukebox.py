@@ -73,12 +73,14 @@ class JukeboxLevel:
         self._cache = self._fast = None  # both hold the old dtype (and the FastStep its frozen weights)
 
     def open_window(
-        self, labels: Tensor | None, upper: Tensor | None, batch: int, conditions: WindowConditions | None = None
-    ) -> CachedSession:
+        self, labels: Tensor | None, upper: Tensor | None, batch: int, conditions: WindowConditions | None = None,
+        label_weights: Tensor | None = None,
+    ) -> CachedSession:  # fmt: skip
         """A window for ``batch`` rows. With ``conditions`` the conditioners' output is added to ``x_cond``;
         each guided condition (scale s != 0) adds ``batch`` unconditioned rows (that condition left out) to
         the same cache, and the logits become ``l_c + sum_i s_i * (l_c - l_u_i)`` (classifier-free guidance),
-        so a scale of 0 gives exactly the logits without guidance."""
+        so a scale of 0 gives exactly the logits without guidance. ``label_weights`` (K,): a style blend, with
+        ``labels`` (batch, K, n_y) (``JukeboxPrior.conditioning``)."""
         variants: list[dict[str, ConditionInput] | None] = [None]
         scales: list[float] = []
         if conditions is not None and conditions.inputs:
@@ -94,7 +96,7 @@ class JukeboxLevel:
         extra = self._extra(variants, batch)
         rep = (lambda t: t) if k == 1 else (lambda t: t.repeat(k, *([1] * (t.dim() - 1))))
         cond = self.prior.conditioning(
-            None if labels is None else rep(labels), None if upper is None else rep(upper), extra
+            None if labels is None else rep(labels), None if upper is None else rep(upper), extra, label_weights
         )
         cache = self._cache_for(k * batch)
         prior = self.prior

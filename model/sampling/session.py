@@ -58,10 +58,12 @@ class LevelPrior(Protocol):
         ...
 
     def open_window(
-        self, labels: Tensor | None, upper: Tensor | None, batch: int, conditions: Any = None
+        self, labels: Tensor | None, upper: Tensor | None, batch: int, conditions: Any = None,
+        label_weights: Tensor | None = None,
     ) -> WindowSession:
         """Start a window for ``batch`` rows: ``labels`` (B, n_y) int64, ``upper`` (B, n_ctx / cond_downsample),
-        ``conditions`` the window's MIDI/stem/grid conditions and guidance (``model.conditioners.window``)."""
+        ``conditions`` the window's MIDI/stem/grid conditions and guidance (``model.conditioners.window``);
+        ``label_weights`` (K,) of a style blend, with ``labels`` (B, K, n_y) (passed only when the song has one)."""
         ...
 
 
