@@ -135,12 +135,13 @@ class Dispatcher:
     def _file(self, value: dict[str, Any] | None, request: Request, what: str) -> AudioInput | None:
         if value is None:
             return None
-        fmt, label = value.get("format"), value.get("label")
+        fmt, label, start = value.get("format"), value.get("label"), value.get("start_s")
         if "path" in value:
             path = self.guard.input_path(value["path"])
-            return AudioInput(path=str(path), format=fmt or path.suffix.lstrip(".") or None, label=label)
+            return AudioInput(path=str(path), format=fmt or path.suffix.lstrip(".") or None, label=label,
+                              start_s=start)  # fmt: skip
         data = self.guard.buffer(request.buffers[value["buffer"]], what)
-        return AudioInput(data=data, format=fmt, label=label)
+        return AudioInput(data=data, format=fmt, label=label, start_s=start)
 
     def job_spec(self, request: Request, c: dict[str, Any]) -> JobSpec:
         if ("length_s" in c) == ("length_bars" in c):
@@ -178,6 +179,10 @@ class Dispatcher:
             lyrics=c["lyrics"],
             midi=self._file(c.get("midi"), request, "midi"),
             stems=tuple(f for i, s in enumerate(c["stems"]) if (f := self._file(s, request, f"stems[{i}]"))),
+            midi_start_s=c.get("midi_start_s"),
+            midi_start_bar=c.get("midi_start_bar"),
+            midi_start_beat=c.get("midi_start_beat"),
+            condition_guidance=tuple(c["condition_guidance"]),
             candidates=c["candidates"],
             seeds=tuple(c["seeds"]),
             temperatures=tuple(c["temperatures"]),

@@ -1,7 +1,8 @@
 """A daemon job as one of the model's tasks: read the job's files, call ``model.tasks``, return takes.
 
 This is the whole of what the daemon adds to a task: the job's files are read here (the region as mono
-audio at the model's rate, codes files checked against the model's VQ-VAE), the job's length in
+audio at the model's rate, codes files checked against the model's VQ-VAE, the MIDI clip, stems, tempo map
+and guidance as the task's ``JobConditions``, see ``bridge.backend.conditions``), the job's length in
 seconds becomes samples, and the task's hooks turn into job events (progress, level done, one preview
 per candidate). What each kind does, and how lengths and labels are fixed, is the task's business
 (``model.tasks``), so a daemon job and ``segue sample`` with the same inputs, seeds and model give the
@@ -11,11 +12,13 @@ same codes.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
+from bridge.backend.conditions import job_conditions, job_guidance
 from bridge.engine.backend import Candidate, CodesTake, RunEvents, Take
 from bridge.jobs import AudioInput, JobKind, JobSpec
 from common.errors import InputError
@@ -41,16 +44,24 @@ def run_job(
         return [_encode(model, spec, seeds[0], encode_chunk, hooks, max_region_s)]
     song = Song(spec.artist or "unknown", spec.genre or "unknown", spec.lyrics)
     frames = take_samples(spec.length_s, model.geometry)  # bars were turned into seconds by the protocol layer
+    region = _region(model, _input(spec.region), max_region_s) if spec.kind is JobKind.CONTINUE else None
+    seconds = None if region is None else region.shape[0] / model.geometry.sample_rate
+    configs = model.conditioner_configs()
+    conditions = job_conditions(spec, configs, region_seconds=seconds, max_stem_s=max_region_s)
+    params = replace(params, guidance=params.guidance + job_guidance(spec, conditions, configs))
     if spec.kind is JobKind.GENERATE:
-        result = tasks.generate(model, frames, song, params, labelling, hooks=hooks)
+        result = tasks.generate(model, frames, song, params, labelling, hooks=hooks, conditions=conditions)
     elif spec.kind is JobKind.CONTINUE:
-        region = _region(model, _input(spec.region), max_region_s)
-        result = tasks.continue_region(model, region, frames, song, params, labelling, hooks=hooks)
+        assert region is not None
+        result = tasks.continue_region(model, region, frames, song, params, labelling, hooks=hooks,
+                                       conditions=conditions)  # fmt: skip
     elif spec.kind is JobKind.EXTEND:
-        result = tasks.extend(model, _codes(model, _input(spec.codes)), frames, song, params, labelling, hooks=hooks)
+        codes = _codes(model, _input(spec.codes))
+        result = tasks.extend(model, codes, frames, song, params, labelling, hooks=hooks, conditions=conditions)
     else:
         codes = _codes(model, _input(spec.codes))
-        result = tasks.upsample(model, codes, song, params, labelling, length=frames, hooks=hooks)
+        result = tasks.upsample(model, codes, song, params, labelling, length=frames, hooks=hooks,
+                                conditions=conditions)  # fmt: skip
     return [Candidate(i, seeds[i], result.audio[i], result.sample_rate, result.level) for i in range(len(seeds))]
 
 

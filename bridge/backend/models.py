@@ -148,6 +148,7 @@ class ModelBackend:
             spec.model, spec.kind.value, spec.length_s, midi=spec.midi is not None, stems=spec.stem_labels,
             guidance=spec.guidance,
         )  # fmt: skip (the engine checked at submit; a direct caller may not have)
+        spec.check_conditions(self.capabilities(spec.model))
         with self._lock:
             model = self._loaded.get(spec.model)
             if model is not None:

@@ -391,10 +391,12 @@ class JobEngine:
         models = self.backend.models()
         if spec.model not in models:
             raise JobNotFound(f"model {spec.model!r} is not known; available: {', '.join(models) or 'none'}")
-        self.backend.capabilities(spec.model).check(
+        caps = self.backend.capabilities(spec.model)
+        caps.check(
             spec.model, spec.kind.value, spec.length_s, midi=spec.midi is not None, stems=spec.stem_labels,
             guidance=spec.guidance,
         )  # fmt: skip
+        spec.check_conditions(caps)
         if len(self._queue) >= self.config.queue_limit:
             raise QueueFull(
                 f"the queue is full: {len(self._queue)} jobs are waiting and the limit is "

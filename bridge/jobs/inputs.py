@@ -9,6 +9,8 @@ from typing import Any
 
 from common.errors import InputError
 
+MAX_PROJECT_S = 86400.0  # project times (a clip's or a stem's start) lie within ±a day
+
 
 @dataclass(frozen=True)
 class AudioInput:
@@ -16,7 +18,8 @@ class AudioInput:
 
     Exactly one of ``path`` (a file under an allowed root) or ``data`` (bytes sent as a ZeroMQ frame).
     ``format`` is a hint ("wav", "flac", "mid", "codes"); ``label`` names a stem ("drums"); ``source_name``
-    is the file name the client gave, kept when the daemon spools a path input under a name of its own.
+    is the file name the client gave, kept when the daemon spools a path input under a name of its own;
+    ``start_s``: the project time of a stem's first sample (None: the region's start).
     In ``to_dict`` bytes become base64 under ``data_b64``; the engine should spool bytes to a file in its
     store first (``with_path``) so the journal stays small. The wire never carries base64.
     """
@@ -26,12 +29,16 @@ class AudioInput:
     format: str | None = None
     label: str | None = None
     source_name: str | None = None
+    start_s: float | None = None
 
     def __post_init__(self) -> None:
         if (self.path is None) == (self.data is None):
             raise InputError("an input file needs exactly one of 'path' or bytes (got both or neither)")
         if self.data is not None and len(self.data) == 0:
             raise InputError(f"input {self.label or self.format or 'file'} has 0 bytes")
+        if self.start_s is not None and not abs(self.start_s) <= MAX_PROJECT_S:
+            raise InputError(f"input {self.label or self.format or 'file'}: start_s {self.start_s} is outside "
+                             f"±{MAX_PROJECT_S:g} s")
 
     def with_path(self, path: str) -> AudioInput:
         return replace(self, path=path, data=None)
@@ -40,6 +47,8 @@ class AudioInput:
         out: dict[str, Any] = {"format": self.format, "label": self.label}
         if self.source_name is not None:
             out["source_name"] = self.source_name
+        if self.start_s is not None:
+            out["start_s"] = self.start_s
         if self.path is not None:
             out["path"] = self.path
         else:
@@ -50,8 +59,9 @@ class AudioInput:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AudioInput:
         data = base64.b64decode(d["data_b64"]) if d.get("data_b64") is not None else None
+        start = d.get("start_s")
         return cls(path=d.get("path"), data=data, format=d.get("format"), label=d.get("label"),
-                   source_name=d.get("source_name"))
+                   source_name=d.get("source_name"), start_s=None if start is None else float(start))
 
 
 @dataclass(frozen=True)

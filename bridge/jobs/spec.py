@@ -3,21 +3,33 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bridge.jobs.inputs import AudioInput, Length, OutputFormat, ProjectContext
 from bridge.jobs.states import JobKind
 from common.errors import InputError
+
+if TYPE_CHECKING:
+    from model.tasks.capabilities import Capabilities
 
 
 def _tuple(values: Any, cast: Any) -> tuple:
     return tuple(cast(v) for v in (values or ()))
 
 
+def _opt_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
 @dataclass(frozen=True)
 class JobSpec:
     """Everything a job needs. ``temperatures`` and ``guidance`` are indexed by level (0 = bottom);
-    empty means the model's defaults. ``seeds`` is empty (daemon picks) or one per candidate."""
+    empty means the model's defaults. ``seeds`` is empty (daemon picks) or one per candidate.
+
+    The MIDI clip's time 0 sits at project time ``midi_start_s``, or at bar ``midi_start_bar`` beat
+    ``midi_start_beat`` (1-based, through the tempo map); neither: at the region's start (the clip was
+    exported from the selection). Each stem's first sample sits at its ``AudioInput.start_s`` (default: the
+    region's start). ``condition_guidance``: ``NAME=SCALE`` / ``NAME@LEVEL=SCALE`` per condition."""
 
     kind: JobKind
     model: str
@@ -30,6 +42,10 @@ class JobSpec:
     lyrics: str = ""
     midi: AudioInput | None = None
     stems: tuple[AudioInput, ...] = ()
+    midi_start_s: float | None = None
+    midi_start_bar: float | None = None
+    midi_start_beat: float | None = None
+    condition_guidance: tuple[str, ...] = ()
     candidates: int = 1
     seeds: tuple[int, ...] = ()
     temperatures: tuple[float, ...] = ()
@@ -53,6 +69,28 @@ class JobSpec:
             raise InputError("temperatures must be positive")
         if any(g < 0 for g in self.guidance):
             raise InputError("guidance scales must be >= 0")
+        if self.midi_start_s is not None and self.midi_start_bar is not None:
+            raise InputError("place the MIDI clip by 'midi_start_s' or by 'midi_start_bar', not both")
+        if self.midi_start_beat is not None and self.midi_start_bar is None:
+            raise InputError("'midi_start_beat' goes with 'midi_start_bar' (the beat within that bar)")
+        if self.midi is None and (self.midi_start_s, self.midi_start_bar) != (None, None):
+            raise InputError("'midi_start_s' / 'midi_start_bar' place a MIDI clip, but the job sends no 'midi'")
+
+    def check_conditions(self, caps: Capabilities | None = None) -> None:
+        """At submit: every ``condition_guidance`` entry is ``NAME=SCALE`` or ``NAME@LEVEL=SCALE`` and, given the
+        model's ``caps``, names one of its conditioners (a stem label, ``midi`` or ``grid``)."""
+        from model.sampling.params import parse_guidance  # (no torch)
+
+        have = None if caps is None else (
+            tuple(n for n in ("midi", "grid") if n in caps.conditioners) + tuple(caps.stems)
+        )  # fmt: skip
+        for text in self.condition_guidance:
+            name = parse_guidance(text).condition
+            if have is not None and name not in have:
+                raise InputError(
+                    f"condition_guidance {text!r}: model {self.model!r} has no conditioner {name!r} "
+                    f"(its conditioners: {', '.join(sorted(have)) or 'none'})"
+                )
 
     def check_seeds(self) -> None:
         """At submit, not in ``__post_init__``: a journal written before this rule must still load."""
@@ -95,6 +133,10 @@ class JobSpec:
             "lyrics": self.lyrics,
             "midi": opt(self.midi),
             "stems": [s.to_dict() for s in self.stems],
+            "midi_start_s": self.midi_start_s,
+            "midi_start_bar": self.midi_start_bar,
+            "midi_start_beat": self.midi_start_beat,
+            "condition_guidance": list(self.condition_guidance),
             "candidates": self.candidates,
             "seeds": list(self.seeds),
             "temperatures": list(self.temperatures),
@@ -121,6 +163,10 @@ class JobSpec:
             lyrics=str(d.get("lyrics", "")),
             midi=opt(d.get("midi")),
             stems=tuple(AudioInput.from_dict(s) for s in d.get("stems", [])),
+            midi_start_s=_opt_float(d.get("midi_start_s")),
+            midi_start_bar=_opt_float(d.get("midi_start_bar")),
+            midi_start_beat=_opt_float(d.get("midi_start_beat")),
+            condition_guidance=_tuple(d.get("condition_guidance"), str),
             candidates=int(d.get("candidates", 1)),
             seeds=_tuple(d.get("seeds"), int),
             temperatures=_tuple(d.get("temperatures"), float),

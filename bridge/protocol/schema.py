@@ -7,7 +7,8 @@ defaults filled in. ``docs/protocol.md`` contains the tables ``markdown_tables()
 checks that they agree.
 
 Types: ``str``, ``int``, ``float``, ``bool``, ``list[int]``, ``list[float]``, ``list[str]``, ``file``
-(an input file: ``{"path": ...}`` or, over ZeroMQ, ``{"buffer": i}`` naming a binary frame),
+(an input file: ``{"path": ...}`` or, over ZeroMQ, ``{"buffer": i}`` naming a binary frame, with optional
+``format``, ``label`` and, for a stem, ``start_s``: the project time of its first sample),
 ``list[file]``, and ``object:<Name>`` for an entry of ``OBJECTS``. Limits: for strings and lists the
 maximum length, for numbers the inclusive range, and for lists of numbers also each item's range.
 """
@@ -21,7 +22,7 @@ from typing import Any
 
 from common.text import control_character_problem
 
-PROTOCOL_VERSION = "1.3"
+PROTOCOL_VERSION = "1.4"
 """``major.minor``: a client's major version must equal the daemon's; minor additions are compatible."""
 
 OSC_MAX_MESSAGE = 1400
@@ -82,6 +83,8 @@ class Field:
         if self.type in ("str", "file") or self.type.startswith("list["):
             length = "" if self.max is None else f"len ≤ {int(self.max)}"
             each = _range(self.each_min, self.each_max)
+            if self.type == "list[str]" and self.each_max is not None:
+                each = f"len ≤ {int(self.each_max)}"
             return "; ".join(part for part in (length, each and f"each {each}") if part)
         return _range(self.min, self.max)
 
@@ -123,6 +126,7 @@ OBJECTS: dict[str, tuple[Field, ...]] = {
     ),
 }
 
+_FILE_START = Field("start_s", "float", min=-86400, max=86400)  # a stem's first sample, project seconds
 _JOB_ID = Field("job_id", "str", required=True, max=64, doc="a job id from submit or list_jobs")
 _MODEL = Field("model", "str", required=True, max=_S, doc="a model name from hello or list_models")
 
@@ -159,13 +163,22 @@ REQUESTS: dict[str, Message] = {
                 Field("genre", "str", default="", max=_S),
                 Field("lyrics", "str", default="", max=_TEXT, lyrics=True),
                 Field("midi", "file", max=_PATH, doc="a MIDI clip (path or buffer)"),
-                Field("stems", "list[file]", default=(), max=16, doc="stems, each with a label"),
+                Field("midi_start_s", "float", min=-86400, max=86400,
+                      doc="project seconds of the clip's time 0 (default: project.region_start_s)"),
+                Field("midi_start_bar", "float", min=-10000, max=100000,
+                      doc="or: the bar (1-based, via the tempo map) where the clip's time 0 sits"),
+                Field("midi_start_beat", "float", min=1, max=65, doc="beat within midi_start_bar (default 1)"),
+                Field("stems", "list[file]", default=(), max=16,
+                      doc="stems, each with a label (a conditioner's name) and start_s (default: region_start_s)"),
                 Field("candidates", "int", default=1, min=1, max=16),
                 Field("seeds", "list[int]", default=(), max=16, each_min=-(1 << 63), each_max=(1 << 63) - 1,
                       doc="one per candidate, or none (64-bit signed)"),
                 Field("temperatures", "list[float]", default=(), max=8, each_min=0.01, each_max=10,  # SamplingParams' range
                       doc="per level, 0 = bottom"),
-                Field("guidance", "list[float]", default=(), max=8, doc="guidance scale per level"),
+                Field("guidance", "list[float]", default=(), max=8, each_min=0, each_max=20,
+                      doc="guidance scale per level, for every condition of the job at that level"),
+                Field("condition_guidance", "list[str]", default=(), max=32, each_max=64,
+                      doc="NAME=SCALE or NAME@LEVEL=SCALE (midi=2, drums@2=1.5); wins over 'guidance'"),
                 Field("output", "object:Output", doc="rendered file format"),
                 Field("priority", "int", default=0, min=-100, max=100, doc="higher runs first"),
             ),
@@ -255,7 +268,7 @@ def _check_file(f: Field, value: Any, where: str, buffers: int) -> dict[str, Any
         value = {"path": value}
     if not isinstance(value, dict):
         raise ProtocolError("bad_request", f"{where} must be an object with 'path' or 'buffer'")
-    unknown = set(value) - {"path", "buffer", "format", "label"}
+    unknown = set(value) - {"path", "buffer", "format", "label", "start_s"}
     if unknown:
         raise ProtocolError("bad_request", f"{where} has unknown keys {sorted(unknown)}")
     if ("path" in value) == ("buffer" in value):
@@ -274,6 +287,9 @@ def _check_file(f: Field, value: Any, where: str, buffers: int) -> dict[str, Any
             raise ProtocolError("bad_request", f"{where}.{key} must be a string of at most 32 characters")
         if key in value:
             _check_text(value[key], f"{where}.{key}")
+    if "start_s" in value:
+        _check_number(_FILE_START, value["start_s"], f"{where}.start_s")
+        value = {**value, "start_s": float(value["start_s"])}
     return dict(value)
 
 
