@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from conditioning.adherence import AdherenceReport, adherence
 from conditioning.labels import SongLabels
 from model.sampling.engine import LevelPlan, sample_levels
 from model.sampling.hooks import NO_HOOKS, Hooks
@@ -67,9 +68,24 @@ def render(model: SamplingModel, work: Render, params: SamplingParams, hooks: Ho
         if level == top and work.lowest_level < top:
             _preview(model, work, codes[top], hooks)
     audio = decode_take(model, codes[work.lowest_level], work.lowest_level, work.start, work.frames, hooks)
+    adherence = take_adherence(audio, geo.sample_rate, work.conditions)
     sample = SampleResult(work.task, tuple(codes), work.sample_length, params.candidate_seeds(), params, tuple(timings))
     return TaskResult(work.task, audio, geo.sample_rate, work.lowest_level, work.start, work.frames, sample,
-                      work.labels, label_warnings(work.labels))  # fmt: skip
+                      work.labels, label_warnings(work.labels), adherence)  # fmt: skip
+
+
+def take_adherence(audio: np.ndarray, sample_rate: int, conditions: JobConditions) -> tuple[AdherenceReport, ...]:
+    """How each take ``audio`` (n, frames, 1) follows the job's MIDI and stems (none: ``()``). A stem labelled
+    ``drums`` is the onset reference when there is one, else the MIDI's drum notes."""
+    if conditions.midi is None and not conditions.stems:
+        return ()
+    stems = {s.name: (s.samples, s.sample_rate, s.start_s) for s in conditions.stems}
+    midi = None if conditions.midi is None else (conditions.midi, conditions.midi_start_s)
+    drums = "drums" if "drums" in stems else None
+    return tuple(
+        adherence(take, sample_rate, start_s=conditions.take_start_s, midi=midi, stems=stems, drum_stem=drums)
+        for take in audio
+    )
 
 
 def decode_take(

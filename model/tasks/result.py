@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from common.errors import InputError
+from conditioning.adherence import AdherenceReport, order_candidates
 from conditioning.labels import SongLabels
 from model.codes import CodesMeta
 from model.sampling.result import SampleResult
@@ -30,6 +32,7 @@ class TaskResult:
     sample: SampleResult  # codes of every level, seeds, params, per-level timings
     labels: Mapping[int, SongLabels]  # the labels every labelled prior saw
     warnings: tuple[str, ...] = ()
+    adherence: tuple[AdherenceReport, ...] = ()  # per candidate, against the job's MIDI and stems (if any)
 
     @property
     def seeds(self) -> tuple[int, ...]:
@@ -49,7 +52,21 @@ class TaskResult:
             "frames": self.frames,
             "warnings": list(self.warnings),
             "sampling": self.sample.to_dict(),
+            "adherence": [a.to_dict() for a in self.adherence],
         }
+
+    def ordered(self, by: str) -> TaskResult:
+        """The same takes, best first by adherence metric ``by`` (``conditioning.adherence.order_candidates``:
+        ``midi_chroma``, ``drum_onset_f1``, ``loudness_corr[:<stem>]`` or ``mean``); audio, codes, seeds and
+        adherence move together. ``InputError`` when no take has that metric (it names those there are)."""
+        if not self.adherence:
+            raise InputError(f"takes can be ordered by adherence ({by!r}) only when the job has MIDI or stems to follow")
+        order = order_candidates(self.adherence, by)
+        s = self.sample
+        seeds = tuple(s.seeds[i] for i in order)
+        index = np.asarray(order)
+        sample = replace(s, codes=tuple(c[index] for c in s.codes), seeds=seeds, params=replace(s.params, seeds=seeds))
+        return replace(self, audio=self.audio[index], sample=sample, adherence=tuple(self.adherence[i] for i in order))
 
 
 @dataclass(frozen=True)

@@ -69,7 +69,8 @@ def ids(folder: Path) -> Labelling:
 def _conditions(take_start_s: float = 4.0) -> JobConditions:
     clip = read_midi(_midi_bytes([(0.0, 0.05, 60), (0.05, 0.1, 64)], drums=[0.0, 0.05]), "clip.mid")
     rng = np.random.default_rng(0)
-    drums = (0.3 * rng.standard_normal((SR // 4, 2))).astype(np.float32)  # a quarter second of stereo noise
+    bursts = np.exp(-np.arange(SR) % (SR // 8) / 800.0)  # a noise burst every 1/8 s, for one second
+    drums = (0.3 * bursts[:, None] * rng.standard_normal((SR, 2))).astype(np.float32)  # stereo
     return JobConditions(take_start_s=take_start_s, midi=clip, midi_start_s=take_start_s,
                          stems=(StemCondition("drums", drums, SR, take_start_s),),
                          tempo=TempoMap([(0.0, 120.0)], (4, 4)))  # fmt: skip
@@ -163,3 +164,25 @@ def test_adapters_in_the_model_directory_are_attached_when_it_loads(tmp_path: Pa
     save_lora(folder, lora)  # as if trained: the loaded model samples something else
     woken = tasks.generate(load_sampling_model(folder), 2500, SONG, P, ids, lowest_level=2)
     assert not torch.equal(woken.sample.codes[2], base.sample.codes[2])
+
+
+def test_each_take_carries_its_adherence_and_takes_can_be_ordered_by_it(trained: SamplingModel, ids: Labelling) -> None:
+    p = SamplingParams(precision="fp32", n_candidates=3, seeds=(1, 2, 3))
+    result = tasks.generate(trained, SR // 2, SONG, p, ids, lowest_level=2, conditions=_conditions(0.0))
+    assert len(result.adherence) == 3
+    first = result.adherence[0].to_dict()
+    assert first["drum_reference"] == "stem:drums" and "drums" in first["loudness_corr"]
+    assert result.to_dict()["adherence"][1] == result.adherence[1].to_dict()
+    by = "loudness_corr:drums"
+    best = result.ordered(by)
+    order = [result.adherence.index(a) for a in best.adherence]
+    assert sorted(order) == [0, 1, 2] and best.seeds == tuple(result.seeds[i] for i in order)
+    assert np.array_equal(best.audio, result.audio[order])
+    assert torch.equal(best.sample.codes[2], result.sample.codes[2][order])
+    values = [a.metric(by) for a in best.adherence]
+    known = [v for v in values if v is not None]
+    assert known == sorted(known, reverse=True)
+    plain = tasks.generate(trained, SR // 2, SONG, p, ids, lowest_level=2)
+    assert plain.adherence == ()
+    with pytest.raises(InputError, match="only when the job has MIDI or stems"):
+        plain.ordered("mean")
