@@ -45,10 +45,12 @@ def read_region(path: Path, end_s: float | None, geometry: Geometry) -> np.ndarr
 
 
 def write_run(
-    args: argparse.Namespace, mode: str, model: SamplingModel, device: torch.device, result: TaskResult, lyrics: str
+    args: argparse.Namespace, mode: str, model: SamplingModel, device: torch.device, result: TaskResult, lyrics: str,
+    conditions: dict[str, object] | None = None,
 ) -> int:
-    """The take decoded from every sampled level, the codes, the lyric alignment and run.json; returns the
-    number of audio files written."""
+    """The take decoded from every sampled level, the codes, the lyric alignment and run.json (with
+    ``conditions``, the job's MIDI, stems, tempo and guidance as given); returns the number of audio files
+    written."""
     from model.audio import write_audio
     from model.codes import CodesMeta, save_codes
     from model.tasks.render import decode_take
@@ -81,6 +83,7 @@ def write_run(
                    "total_length": told.total_length if told else None, "offset": told.offset if told else None},  # fmt: skip
         "inputs": {"region": str(args.region) if args.region else None, "region_end": args.region_end,
                    "codes": str(args.codes) if args.codes else None},  # fmt: skip
+        "conditions": conditions,
         "length": {"samples": result.frames, "seconds": result.frames / geo.sample_rate},
         "take": {"start": result.start, "frames": result.frames, "level": result.level},
         "lowest_level": args.lowest_level,

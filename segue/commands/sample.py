@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from common.progress import ProgressFn
     from model.sampling.loading import SamplingModel
-    from model.sampling.params import SamplingParams
+    from model.sampling.params import Guidance, SamplingParams
     from model.tasks import Song, TaskResult
+    from model.tasks.conditions import JobConditions
     from model.tasks.song import Labelling
 
 NAME = "sample"
@@ -36,6 +37,15 @@ Writes OUTDIR/level_{L}/item_{I}.wav (the take, decoded from each sampled level)
 level of the sampled audio, one row per candidate), OUTDIR/run.json (everything needed to reproduce the
 run, and where the take lies in the codes) and, for lyrics models, OUTDIR/alignment_item_{I}.json.
 Per-level values (--temperature, --hop-fraction) are one number or a comma-separated list, level 0 first.
+
+Conditions (a model with MIDI, stem or grid conditioners), placed in project seconds: --region-start S is
+where the region (continue), the codes (extend, upsample) or the new audio (generate) starts.
+
+  segue sample --model models/mine --mode continue --region verse.wav --region-start 32 --length 10 \
+      --midi chorus.mid --midi-bar 17 --bpm 120 --stem drums=drums.wav@32 --guidance midi=2 -o out/
+
+A condition the model has no conditioner for is an error naming the conditioners it has
+('segue labels' shows how the model reads them).
 """
 MODES = ("generate", "continue", "extend", "upsample")
 OLD_MODES = {"ancestral": "generate", "primed": "continue"}  # the names before one vocabulary (read, with a note)
@@ -49,6 +59,7 @@ def _floats(text: str) -> tuple[float, ...]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from segue.commands._conditions import add_condition_arguments
     from segue.commands._model import add_model_arguments, add_song_arguments
 
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -76,12 +87,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--lowest-level", type=int, default=0, help="stop after this level (default 0, full quality; the top level = a quick sketch)")
     a("--no-align", action="store_true", help="skip the lyric alignment")
     a("-o", "--output", type=Path, required=True, metavar="OUTDIR")
+    add_condition_arguments(parser, region="the region's, the codes' or the generated audio's first sample")
 
 
 def run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from common.errors import InputError
     from model.sampling.params import SamplingParams
     from model.tasks.song import Labelling
+    from segue.commands._conditions import check_condition_flags, describe
     from segue.commands._model import load_for_sampling, lyrics_of
     from segue.commands._sample_io import song_of, write_run
     from segue.progress_bars import ProgressBars
@@ -98,15 +113,18 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--candidates {args.candidates} is out of range: use 1..{MAX_CANDIDATES} (each is a whole run; split more over several runs)")
     lyrics = lyrics_of(args)
     _check_inputs(mode, args)
+    check_condition_flags(args)
+    conditions, guidance = _prepare_conditions(args)
+    params = replace(params, guidance=guidance)
     device, model = load_for_sampling(args.model, args.device, precision=args.precision, step=args.step,
                                       batch=min(args.candidates, args.max_batch_size))  # fmt: skip
     song = song_of(args, model.geometry, lyrics)
     labelling = Labelling(args.ids or args.model / "ids", strict=True)
     with ProgressBars() as bars:
-        result = _run_task(mode, args, model, song, params, labelling, bars)
+        result, conditions = _run_task(mode, args, model, song, params, labelling, bars, conditions)
     for warning in result.warnings:
         print(f"segue sample: warning: {warning}", file=sys.stderr)
-    written = write_run(args, mode, model, device, result, lyrics)
+    written = write_run(args, mode, model, device, result, lyrics, describe(args, conditions))
     for t in result.sample.timings:
         print(f"level {t.level}: {t.new_tokens} tokens in {t.seconds:.1f} s ({t.tokens_per_second:.0f} tokens/s, {t.windows} windows)")
     print(f"wrote {written} audio files, codes and run.json to {args.output}")
@@ -159,11 +177,47 @@ def _check_readable(flag: str, path: Path) -> None:
         raise InputError(f"{flag} {path}: cannot be read ({exc.strerror})") from exc
 
 
+def _prepare_conditions(args: argparse.Namespace) -> tuple[JobConditions, tuple[Guidance, ...]]:
+    """Before the model loads: the condition files read, checked against the model's conditioners (from
+    their configs; the error is the task's own, naming the conditioners the model has) and each stem
+    analysed for the levels that read it, and ``--guidance`` given to the levels that read its condition.
+    The take's start is placed once the task's input is read (``_run_task``)."""
+    from common.errors import InputError
+    from model.checkpoint.priors import read_vqvae_config
+    from model.tasks.conditions import NO_CONDITIONS, check_conditioners
+    from segue.commands._conditions import (
+        analyse_stems,
+        conditioner_configs,
+        conditions_of,
+        given,
+        guidance_for,
+    )
+
+    if not given(args) and not args.guidance:
+        return NO_CONDITIONS, ()
+    configs = conditioner_configs(args.model)
+    conditions = conditions_of(args, take_start_s=float(args.region_start))
+    check_conditioners(conditions, configs)
+    for g in args.guidance:
+        if g.scale != 0 and g.condition not in conditions.names:
+            at = "" if g.level is None else f"@{g.level}"
+            raise InputError(
+                f"--guidance {g.condition}{at}={g.scale:g}: this run gives no {g.condition} condition "
+                f"(it gives: {', '.join(conditions.names) or 'none'}); guidance needs the condition itself"
+            )
+    vq = read_vqvae_config(args.model)
+    analyse_stems(args, conditions, configs, vq.sample_rate, tuple(vq.hop_lengths))
+    return conditions, guidance_for(args.guidance, configs)
+
+
 def _run_task(
     mode: str, args: argparse.Namespace, model: SamplingModel, song: Song, params: SamplingParams,
-    labelling: Labelling, bars: ProgressFn,
-) -> TaskResult:  # fmt: skip
-    """The task of ``mode`` on the loaded model, its inputs read from the flags."""
+    labelling: Labelling, bars: ProgressFn, conditions: JobConditions,
+) -> tuple[TaskResult, JobConditions]:  # fmt: skip
+    """The task of ``mode`` on the loaded model, its inputs read from the flags, and the conditions it
+    ran with (the take's project start placed after the region or the codes)."""
+    from dataclasses import replace
+
     from model import tasks
     from model.sampling.hooks import Hooks
     from model.sampling.lengths import take_samples
@@ -172,20 +226,28 @@ def _run_task(
 
     hooks = Hooks(progress=bars)
     low = args.lowest_level
-    length = None if args.length is None else take_samples(args.length, model.geometry, "--length")
+    geo = model.geometry
+    start_s = float(args.region_start)  # project time of the task's input (or, for generate, of the take)
+    length = None if args.length is None else take_samples(args.length, geo, "--length")
     if mode == "upsample":
         codes = load_codes_for(args.codes, model.vqvae.config)
+        cond = replace(conditions, take_start_s=start_s)
         return tasks.upsample(model, codes, song, params, labelling, length=length, lowest_level=low,
-                              allow_other_model=args.allow_other_model, hooks=hooks)  # fmt: skip
+                              allow_other_model=args.allow_other_model, hooks=hooks, conditions=cond), cond  # fmt: skip
     assert length is not None  # _check_inputs: every other task needs --length
     if mode == "generate":
-        return tasks.generate(model, length, song, params, labelling, lowest_level=low, hooks=hooks)
+        cond = replace(conditions, take_start_s=start_s)
+        return tasks.generate(model, length, song, params, labelling, lowest_level=low, hooks=hooks, conditions=cond), cond
     if mode == "continue":
-        region = read_region(args.region, args.region_end, model.geometry)
-        return tasks.continue_region(model, region, length, song, params, labelling, lowest_level=low, hooks=hooks)
+        region = read_region(args.region, args.region_end, geo)
+        cond = replace(conditions, take_start_s=start_s + region.shape[0] / geo.sample_rate)
+        return tasks.continue_region(model, region, length, song, params, labelling, lowest_level=low, hooks=hooks,
+                                     conditions=cond), cond  # fmt: skip
     codes = load_codes_for(args.codes, model.vqvae.config)
+    top = geo.n_levels - 1
+    cond = replace(conditions, take_start_s=start_s + codes.codes[top].shape[-1] * geo.top_hop / geo.sample_rate)
     return tasks.extend(model, codes, length, song, params, labelling, lowest_level=low,
-                        allow_other_model=args.allow_other_model, hooks=hooks)  # fmt: skip
+                        allow_other_model=args.allow_other_model, hooks=hooks, conditions=cond), cond  # fmt: skip
 
 
 MAX_CANDIDATES = 1024  # a typo such as 1000000 would otherwise start a days-long run
