@@ -60,7 +60,7 @@ def _events_until(c: SegueClient, job_id: str, last: set[str], timeout: float = 
 
 def test_hello_reports_versions_models_and_limits(client: SegueClient) -> None:
     hello = client.hello()
-    assert hello["protocol_version"] == "1.3"
+    assert hello["protocol_version"] == "1.4"
     assert {m["name"] for m in hello["models"]} == {"tiny", "other"}
     assert hello["limits"]["max_seconds"] == 30.0
     assert "continue" in hello["capabilities"]

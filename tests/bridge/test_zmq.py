@@ -138,7 +138,7 @@ def test_curve_admits_issued_keys_and_refuses_others(tmp_path: Path) -> None:
         a = server.addresses
         keys = ClientKeys.load(secret_file, server_public)
         alice = SegueClient.over_zmq(a["zmq_request"], a["zmq_control"], a["zmq_events"], keys=keys, timeout=3.0)
-        assert alice.hello()["protocol_version"] == "1.3"
+        assert alice.hello()["protocol_version"] == "1.4"
         alice.close()
         plain = SegueClient.over_zmq(a["zmq_request"], a["zmq_control"], None, timeout=0.5)
         with pytest.raises(TimeoutError):

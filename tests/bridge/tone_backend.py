@@ -55,8 +55,8 @@ class ToneBackend:
         """Everything, MIDI, stems and guidance included: the double exercises the daemon, not a model."""
         return Capabilities(
             kinds=tuple(k.value for k in JobKind), sample_rate=self.sample_rate, n_levels=len(self.tokens),
-            levels=tuple(range(len(self.tokens))), lowest_level=0, conditioners=("artist", "genre", "midi", "stems"),
-            min_song_seconds=0.0, max_seconds=None, guidance=True,
+            levels=tuple(range(len(self.tokens))), lowest_level=0, conditioners=("artist", "genre", "midi", "grid", "stems"),
+            min_song_seconds=0.0, max_seconds=None, guidance=True, stems=("bass", "drums", "other", "vocals"),
         )  # fmt: skip
 
     def load(self, name: str, progress: ProgressFn) -> None:
