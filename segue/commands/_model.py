@@ -36,8 +36,10 @@ def add_song_arguments(parser: argparse.ArgumentParser, start: str = "the audio 
     """The song labels: --artist, --genre, --lyrics | --lyrics-file, --ids, --total-length, --offset.
     ``start`` / ``end`` name what the labels place in the song in the help ("the codes start")."""
     a = parser.add_argument
-    a("--artist", default="unknown", help="artist as listed in the model's id list (default: unknown)")
-    a("--genre", default="unknown", help="genre as listed in the model's id list (default: unknown)")
+    blend = ("; repeat it, or write 'NAME=WEIGHT; NAME=WEIGHT', to blend several by weight "
+             "(a repeated name without a weight counts 1)")
+    a("--artist", action=_Blend, default="unknown", help="artist as listed in the model's id list (default: unknown)" + blend)
+    a("--genre", action=_Blend, default="unknown", help="genre as listed in the model's id list (default: unknown)" + blend)
     lyrics = parser.add_mutually_exclusive_group()
     lyrics.add_argument("--lyrics", default="", help="lyrics text (lyrics models)")
     lyrics.add_argument("--lyrics-file", type=Path, metavar="FILE", help="UTF-8 text file with the lyrics")
@@ -45,6 +47,21 @@ def add_song_arguments(parser: argparse.ArgumentParser, start: str = "the audio 
     a("--total-length", type=float, metavar="S",
       help=f"song length label in seconds (default: {end}, at least the model's minimum)")
     a("--offset", type=float, default=0.0, metavar="S", help=f"where in the song {start} (label), seconds")
+
+
+class _Blend(argparse.Action):
+    """``--artist`` / ``--genre``: once, the value as given; repeated, a weighted blend of every value
+    (``conditioning.labels.parse_blend``): ``--artist ada=3 --artist bo`` is ``"ada=3; bo=1"``."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:  # fmt: skip
+        given = getattr(namespace, f"_{self.dest}_given", [])
+        given.append(str(values))
+        setattr(namespace, f"_{self.dest}_given", given)
+        if len(given) == 1:
+            setattr(namespace, self.dest, given[0])
+        else:
+            setattr(namespace, self.dest, "; ".join(v if "=" in v else f"{v}=1" for v in given))
 
 
 def add_chunk_argument(parser: argparse.ArgumentParser, verb: str, whole: str) -> None:

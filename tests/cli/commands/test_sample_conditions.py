@@ -140,3 +140,15 @@ def test_a_model_without_conditioners_names_none(tmp_path: Path, files: dict[str
     plain = tiny_model_dir(tmp_path / "plain")
     rc = main(["sample", "--model", str(plain), "--length", "0.02", *ARGS, "--midi", str(files["clip"]), "-o", str(tmp_path / "o")])
     assert rc == 2 and "no conditioner for midi (its conditioners: none)" in capsys.readouterr().err
+
+
+def test_repeated_artists_are_a_weighted_blend(files: dict[str, Path]) -> None:
+    run = _sample(files, "blend", "--artist", "bo=0.25")  # after ARGS' --artist ada
+    assert run["labels"]["artist"] == "ada=1; bo=0.25"
+    others = [a for a in ARGS if a not in ("--artist", "ada")]
+    rc = main(["sample", "--model", str(files["model"]), "--length", "0.02", "--lowest-level", "2", *others,
+               "--artist", "ada=0.8; bo=0.2", "-o", str(files["tmp"] / "written")])  # fmt: skip
+    assert rc == 0
+    assert np.array_equal(_top(files, "blend"), _top(files, "written"))  # the same blend, written out
+    _sample(files, "single")
+    assert not np.array_equal(_top(files, "blend"), _top(files, "single"))
