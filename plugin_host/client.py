@@ -147,7 +147,10 @@ class SegueClient:
         return dict(self.call("unload_model", {"model": model})["model"])
 
     def submit(self, buffers: tuple[bytes, ...] = (), **fields: Any) -> dict[str, Any]:
-        """Submit a job (fields as in docs/protocol.md); bytes for ``{"buffer": i}`` inputs go in ``buffers``."""
+        """Submit a job (fields as in docs/protocol.md); bytes for ``{"buffer": i}`` inputs go in ``buffers``.
+        Conditions travel the same way: ``midi={"path": ...}`` or ``{"buffer": i}``, ``midi_start_s`` or
+        ``midi_start_bar``/``midi_start_beat``, ``stems=[{"path": ..., "label": "drums", "start_s": 1.0}]``,
+        ``guidance=[...]`` per level and ``condition_guidance=["midi=2", "drums@2=1.5"]``."""
         job = dict(self.call("submit", fields, buffers)["job"])
         self._remember(self._followed, job["id"], None)  # its events come on this client's own topic
         return job

@@ -97,7 +97,7 @@ def _swap_for_symlink(path: Path, target: Path) -> None:
 
 def _request(field_name: str, path: Path) -> dict[str, Any]:
     entry = {"path": str(path)}
-    return {"stems": [entry]} if field_name == "stems" else {field_name: entry}
+    return {"stems": [{**entry, "label": "drums"}]} if field_name == "stems" else {field_name: entry}
 
 
 @pytest.mark.parametrize("field_name", ["region", "midi", "stems", "codes"])
@@ -274,7 +274,7 @@ def test_all_inputs_of_a_job_share_one_byte_budget(tmp_path: Path) -> None:
     try:
         for i in range(5):
             (d.root / f"stem{i}.wav").write_bytes(b"R" * (LIMIT - 10))
-        stems = [{"path": str(d.root / f"stem{i}.wav"), "label": f"s{i}"} for i in range(5)]
+        stems = [{"path": str(d.root / f"stem{i}.wav"), "label": "drums"} for i in range(5)]
         reply = d.ask("submit", {"kind": "generate", "model": "tiny", "length_s": 0.05, "stems": stems})
         assert reply.status == "error" and reply.content["code"] == "too_large", reply.content
         assert "together" in reply.content["message"] and str(4 * LIMIT) in reply.content["message"]
