@@ -101,8 +101,9 @@ def level_conditions(
 ) -> dict[int, LevelConditions]:  # fmt: skip
     """Per sampled level, the features of every condition a conditioner of that level reads, over the
     ``sample_length`` samples whose sample 0 is ``start`` samples before the take. The grid is used only
-    where the model has a grid conditioner (the host always has a tempo map); guidance for a condition the
-    job does not give is an ``InputError``."""
+    where the model has a grid conditioner (the host always has a tempo map). Guidance for one level must
+    name a condition that level reads; every-level guidance guides the levels that read its condition and
+    must name one that some sampled level reads; otherwise an ``InputError``."""
     check_conditioners(conditions, configs)
     rate = geometry.sample_rate
     audio_start_s = conditions.take_start_s - start / rate
@@ -122,15 +123,24 @@ def level_conditions(
                     f"the {config.kind} features have {frames.shape[1]}"
                 )
             features[config.name] = LevelFeatures(frames, coverage)
-        guidance = params.guidance_at(level)
-        unknown = sorted(name for name in guidance if name not in features and guidance[name] != 0)
+        named = sorted(g.condition for g in params.guidance if g.level == level and g.scale != 0)
+        unknown = [name for name in named if name not in features]
         if unknown:
             raise InputError(
                 f"guidance for {', '.join(unknown)} at level {level}, but no conditioner of that level reads a "
                 f"condition of this job by that name (level {level} has: {', '.join(features) or 'none'})"
             )
-        if features:
+        if features:  # an every-level entry guides the levels that read its condition
+            guidance = params.guidance_at(level)
             out[level] = LevelConditions(features, {k: v for k, v in guidance.items() if k in features})
+    everywhere = sorted({g.condition for g in params.guidance if g.level is None and g.scale != 0})
+    unread = [name for name in everywhere if not any(name in c.features for c in out.values())]
+    if unread:
+        read = sorted({name for c in out.values() for name in c.features})
+        raise InputError(
+            f"guidance for {', '.join(unread)}, but no sampled level reads a condition of this job by that name "
+            f"(the levels read: {', '.join(read) or 'none'})"
+        )
     return out
 
 

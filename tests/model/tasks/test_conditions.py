@@ -129,7 +129,7 @@ def test_conditions_the_model_cannot_read_are_named(untrained: SamplingModel, id
     with pytest.raises(InputError, match=r"no conditioner for vocals \(its conditioners: drums, grid, midi\)"):
         tasks.generate(untrained, 2500, SONG, P, ids, lowest_level=2, conditions=vocals)
     bad = SamplingParams(precision="fp32", n_candidates=2, seeds=(1, 2), guidance=(Guidance("drums", 2.0),))
-    with pytest.raises(InputError, match="guidance for drums at level 2"):
+    with pytest.raises(InputError, match="guidance for drums, but no sampled level reads"):
         tasks.generate(untrained, 2500, SONG, bad, ids, lowest_level=2, conditions=JobConditions(tempo=TempoMap([(0, 90)])))
     with pytest.raises(InputError, match="labelled drums more than once"):
         JobConditions(stems=(StemCondition("drums", np.zeros((10, 1), np.float32), SR),) * 2)
@@ -186,3 +186,15 @@ def test_each_take_carries_its_adherence_and_takes_can_be_ordered_by_it(trained:
     assert plain.adherence == ()
     with pytest.raises(InputError, match="only when the job has MIDI or stems"):
         plain.ordered("mean")
+
+
+def test_every_level_guidance_guides_the_levels_that_read_its_condition(trained: SamplingModel) -> None:
+    geo, configs = trained.geometry, trained.conditioner_configs()
+    every = SamplingParams(precision="fp32", n_candidates=2, seeds=(1, 2), guidance=(Guidance("midi", 2.0),))
+    out = level_conditions(_conditions(), geo, configs, (2, 1, 0), start=0, sample_length=3072, params=every)
+    assert out[2].guidance == {"midi": 2.0} and out[1].guidance == {}  # level 1 reads the grid only
+    with pytest.raises(InputError, match="guidance for midi, but no sampled level reads"):
+        level_conditions(_conditions(), geo, configs, (1, 0), start=0, sample_length=3072, params=every)
+    at_one = SamplingParams(precision="fp32", n_candidates=2, seeds=(1, 2), guidance=(Guidance("midi", 2.0, 1),))
+    with pytest.raises(InputError, match="guidance for midi at level 1"):
+        level_conditions(_conditions(), geo, configs, (2, 1, 0), start=0, sample_length=3072, params=at_one)
