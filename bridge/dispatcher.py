@@ -183,6 +183,7 @@ class Dispatcher:
             midi_start_bar=c.get("midi_start_bar"),
             midi_start_beat=c.get("midi_start_beat"),
             condition_guidance=tuple(c["condition_guidance"]),
+            order_by=c["order_by"],
             candidates=c["candidates"],
             seeds=tuple(c["seeds"]),
             temperatures=tuple(c["temperatures"]),

@@ -11,9 +11,11 @@ same codes.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -31,6 +33,8 @@ from model.sampling.lengths import take_samples
 from model.sampling.loading import SamplingModel
 from model.sampling.params import SamplingParams
 from model.tasks.song import Labelling, Song
+
+log = logging.getLogger("segue.bridge.backend")
 
 
 def run_job(
@@ -62,7 +66,13 @@ def run_job(
         codes = _codes(model, _input(spec.codes))
         result = tasks.upsample(model, codes, song, params, labelling, length=frames, hooks=hooks,
                                 conditions=conditions)  # fmt: skip
-    return [Candidate(i, seeds[i], result.audio[i], result.sample_rate, result.level) for i in range(len(seeds))]
+    if spec.order_by:
+        try:
+            result = result.ordered(spec.order_by)
+        except InputError as exc:  # no take has the metric (e.g. all too short): keep them as sampled
+            log.warning("job candidates kept in sampled order: %s", exc)
+    reports: list[dict[str, Any] | None] = [a.to_dict() for a in result.adherence] or [None] * len(result.seeds)
+    return [Candidate(i, s, result.audio[i], result.sample_rate, result.level, reports[i]) for i, s in enumerate(result.seeds)]
 
 
 def _source_name(item: AudioInput | None, path: str) -> str:

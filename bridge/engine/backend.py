@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -46,6 +46,7 @@ class Candidate:
     audio: np.ndarray  # (frames, channels) float32 in [-1, 1], first frame = generation start
     sample_rate: int
     level: int = 0  # 0 = full quality (bottom level); previews come from higher levels
+    adherence: dict[str, Any] | None = None  # conditioning.adherence report (JSON-safe); None: no MIDI or stems
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ class ResultFile:
     candidate: int = 0
     level: int = 0
     kind: str = "audio"
+    adherence: dict[str, Any] | None = None  # how the take follows the job's MIDI and stems (None: no such inputs)
 
     def __post_init__(self) -> None:
         if self.kind not in RESULT_KINDS:
@@ -43,6 +44,7 @@ class ResultFile:
             "seed": self.seed,
             "candidate": self.candidate,
             "level": self.level,
+            "adherence": self.adherence,
         }
 
     @classmethod
@@ -55,6 +57,7 @@ class ResultFile:
             candidate=int(d.get("candidate", 0)),
             level=int(d.get("level", 0)),
             kind=str(d.get("kind", "audio")),  # results journaled before codes results existed are audio
+            adherence=d.get("adherence"),
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,8 @@ def _tuple(values: Any, cast: Any) -> tuple:
 def _opt_float(value: Any) -> float | None:
     return None if value is None else float(value)
 
+
+_ORDER_BY = re.compile(r"midi_chroma|drum_onset_f1|mean|loudness_corr(:[a-z][a-z0-9_]{0,31})?")
 
 @dataclass(frozen=True)
 class JobSpec:
@@ -46,6 +49,7 @@ class JobSpec:
     midi_start_bar: float | None = None
     midi_start_beat: float | None = None
     condition_guidance: tuple[str, ...] = ()
+    order_by: str = ""  # an adherence metric: the candidates come back best first by it ("" = as sampled)
     candidates: int = 1
     seeds: tuple[int, ...] = ()
     temperatures: tuple[float, ...] = ()
@@ -75,6 +79,14 @@ class JobSpec:
             raise InputError("'midi_start_beat' goes with 'midi_start_bar' (the beat within that bar)")
         if self.midi is None and (self.midi_start_s, self.midi_start_bar) != (None, None):
             raise InputError("'midi_start_s' / 'midi_start_bar' place a MIDI clip, but the job sends no 'midi'")
+        if self.order_by:
+            if not _ORDER_BY.fullmatch(self.order_by):
+                raise InputError(
+                    f"order_by {self.order_by[:40]!r} is not an adherence metric: use midi_chroma, drum_onset_f1, "
+                    "loudness_corr, loudness_corr:<stem label> or mean"
+                )
+            if self.midi is None and not self.stems:
+                raise InputError("order_by orders the candidates by how they follow the job's MIDI or stems: send 'midi' or 'stems'")
 
     def check_conditions(self, caps: Capabilities | None = None) -> None:
         """At submit: every ``condition_guidance`` entry is ``NAME=SCALE`` or ``NAME@LEVEL=SCALE`` and, given the
@@ -137,6 +149,7 @@ class JobSpec:
             "midi_start_bar": self.midi_start_bar,
             "midi_start_beat": self.midi_start_beat,
             "condition_guidance": list(self.condition_guidance),
+            "order_by": self.order_by,
             "candidates": self.candidates,
             "seeds": list(self.seeds),
             "temperatures": list(self.temperatures),
@@ -167,6 +180,7 @@ class JobSpec:
             midi_start_bar=_opt_float(d.get("midi_start_bar")),
             midi_start_beat=_opt_float(d.get("midi_start_beat")),
             condition_guidance=_tuple(d.get("condition_guidance"), str),
+            order_by=str(d.get("order_by") or ""),
             candidates=int(d.get("candidates", 1)),
             seeds=_tuple(d.get("seeds"), int),
             temperatures=_tuple(d.get("temperatures"), float),

@@ -179,6 +179,9 @@ REQUESTS: dict[str, Message] = {
                       doc="guidance scale per level, for every condition of the job at that level"),
                 Field("condition_guidance", "list[str]", default=(), max=32, each_max=64,
                       doc="NAME=SCALE or NAME@LEVEL=SCALE (midi=2, drums@2=1.5); wins over 'guidance'"),
+                Field("order_by", "str", default="", max=40,
+                      doc="candidates best first by an adherence metric: midi_chroma, drum_onset_f1, "
+                      "loudness_corr[:STEM] or mean (needs midi or stems)"),
                 Field("output", "object:Output", doc="rendered file format"),
                 Field("priority", "int", default=0, min=-100, max=100, doc="higher runs first"),
             ),

@@ -155,6 +155,7 @@ class RenderStore:
             seed=take.seed,
             candidate=take.index,
             level=take.level,
+            adherence=None if preview else take.adherence,
         )
         start_s = spec.project.generation_start_s
         sidecar = {
@@ -167,6 +168,7 @@ class RenderStore:
             "candidate": take.index,
             "seed": take.seed,
             "level": take.level,
+            "adherence": None if preview else take.adherence,
             "model": spec.model,
             "sample_rate": written.sample_rate,
             "bit_depth": bits,

@@ -316,3 +316,27 @@ def test_a_long_stem_is_refused_before_it_is_decoded(tmp_path: Path, music: Path
     spec = _spec(music, stems=(AudioInput(path=str(long), label="drums"),))
     with pytest.raises(InputError, match=r"stem 'drums' \(long.wav\) is 30.0 s long; this daemon reads stems of at most 10 s"):
         job_conditions(spec, CONFIGS, region_seconds=0.2, max_stem_s=10.0)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_results_carry_adherence_and_come_best_first(daemon: Server, music: Path, transport: str) -> None:
+    c = connect(daemon, transport)
+    try:
+        c.hello()
+        job = _submit(c, kind="generate", length_s=0.6, candidates=3, seeds=[1, 2, 3], order_by="loudness_corr:drums",
+                      midi={"path": str(music / "clip.mid")}, midi_start_s=1.2,
+                      stems=[{"path": str(music / "kit.wav"), "label": "drums", "start_s": 1.2}])  # fmt: skip
+        done = _done(c, job["id"])
+        assert done["type"] == "result_ready", done
+        results = sorted(done["data"]["results"], key=lambda r: r["candidate"])
+        assert len(results) == 3 and all(r["adherence"]["drum_reference"] == "stem:drums" for r in results)
+        values = [r["adherence"]["loudness_corr"]["drums"] for r in results]
+        assert all(v is not None for v in values) and values == sorted(values, reverse=True)
+        assert sorted(r["seed"] for r in results) == [1, 2, 3]  # each seed stays with its take
+        for bad, message in (({"order_by": "mean"}, "send 'midi' or 'stems'"),
+                             ({"order_by": "loudest", "midi": {"path": str(music / "clip.mid")}}, "not an adherence metric")):  # fmt: skip
+            with pytest.raises(RemoteError, match=message) as err:
+                _submit(c, kind="generate", **bad)
+            assert err.value.code == "bad_input"
+    finally:
+        c.close()
