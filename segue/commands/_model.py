@@ -92,7 +92,8 @@ def lyrics_of(args: argparse.Namespace) -> str:
     """``--lyrics-file`` read (see ``read_lyrics``), else ``--lyrics``; the song's text (``--artist``,
     ``--genre``, the lyrics) checked for control characters by the protocol's rule (``common.text``)."""
     lyrics = read_lyrics(args.lyrics_file) if args.lyrics_file else str(args.lyrics)
-    texts = (("--artist", args.artist, False), ("--genre", args.genre, False))
+    texts = tuple(("--" + kind, str(value), False) for kind in ("artist", "genre")
+                  for value in getattr(args, f"_{kind}_given", None) or [getattr(args, kind)])  # each as typed
     where = f"--lyrics-file {args.lyrics_file}" if args.lyrics_file else "--lyrics"
     for what, text, multiline in (*texts, (where, lyrics, True)):
         problem = control_character_problem(what, str(text), lyrics=multiline)

@@ -89,6 +89,8 @@ def write_run(
         "lowest_level": args.lowest_level,
         "device": str(device),
         "result": sample.to_dict(),
+        "adherence": [a.to_dict() for a in result.adherence],  # per candidate (item_i), against --midi/--stem
+        "order_by": getattr(args, "order_by", None),
         "warnings": list(result.warnings),
         "files": {"audio": written, "codes": str(out / "codes.npz"), "alignment": aligned},
     }

@@ -86,6 +86,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
       help="single-token step: compiled (torch.compile; the first window compiles), eager, or auto (default): compiled where it works")
     a("--lowest-level", type=int, default=0, help="stop after this level (default 0, full quality; the top level = a quick sketch)")
     a("--no-align", action="store_true", help="skip the lyric alignment")
+    a("--order-by", metavar="METRIC",
+      help="write the candidates best first by how they follow --midi/--stem: midi_chroma, drum_onset_f1, "
+           "loudness_corr[:STEM] or mean (item_0 is the best; run.json has every take's numbers)")  # fmt: skip
     a("-o", "--output", type=Path, required=True, metavar="OUTDIR")
     add_condition_arguments(parser, region="the region's, the codes' or the generated audio's first sample")
 
@@ -114,6 +117,8 @@ def run(args: argparse.Namespace) -> int:
     lyrics = lyrics_of(args)
     _check_inputs(mode, args)
     check_condition_flags(args)
+    if args.order_by is not None and not (args.midi or args.stem):
+        raise InputError("--order-by orders the candidates by how they follow --midi or --stem: give one")
     conditions, guidance = _prepare_conditions(args)
     params = replace(params, guidance=guidance)
     device, model = load_for_sampling(args.model, args.device, precision=args.precision, step=args.step,
@@ -122,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
     labelling = Labelling(args.ids or args.model / "ids", strict=True)
     with ProgressBars() as bars:
         result, conditions = _run_task(mode, args, model, song, params, labelling, bars, conditions)
+    if args.order_by is not None:
+        result = result.ordered(args.order_by)
     for warning in result.warnings:
         print(f"segue sample: warning: {warning}", file=sys.stderr)
     written = write_run(args, mode, model, device, result, lyrics, describe(args, conditions))

@@ -152,3 +152,19 @@ def test_repeated_artists_are_a_weighted_blend(files: dict[str, Path]) -> None:
     assert np.array_equal(_top(files, "blend"), _top(files, "written"))  # the same blend, written out
     _sample(files, "single")
     assert not np.array_equal(_top(files, "blend"), _top(files, "single"))
+
+
+def test_takes_are_written_best_first_with_their_adherence(files: dict[str, Path]) -> None:
+    stem = ["--stem", f"drums={files['drums']}", "--midi", str(files["clip"]), "--candidates", "3"]
+    longer = ["--length", "0.5"]  # scoring needs 0.37 s
+    plain = _sample(files, "unordered", *stem, *longer)
+    ordered = _sample(files, "ordered", *stem, *longer, "--order-by", "drum_onset_f1")
+    assert len(plain["adherence"]) == 3 and ordered["order_by"] == "drum_onset_f1"
+    f1 = [a["drum_onset_f1"] for a in ordered["adherence"]]
+    assert f1 == sorted(f1, reverse=True) and sorted(f1) == sorted(a["drum_onset_f1"] for a in plain["adherence"])
+    by_seed = dict(zip(plain["result"]["seeds"], plain["adherence"]))  # each take keeps its seed and numbers
+    assert sorted(ordered["result"]["seeds"]) == sorted(by_seed)
+    assert all(by_seed[s] == a for s, a in zip(ordered["result"]["seeds"], ordered["adherence"]))
+    rc = main(["sample", "--model", str(files["model"]), "--length", "0.02", *ARGS, "--order-by", "mean",
+               "-o", str(files["tmp"] / "nothing")])  # fmt: skip
+    assert rc == 2
