@@ -36,9 +36,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_song_arguments(nll, start="the codes start", end="the codes' length")
     a("--per-token", type=Path, metavar="OUT.npy", help="also save the bits of every code, (items, tokens) float32")
     a("--precision", choices=("fp32", "bf16"), default="fp32", help="default fp32")
+    _add_adherence(sub)
+
+
+def _add_adherence(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from segue.commands._conditions import add_condition_arguments
+
+    p = sub.add_parser("adherence", help="how closely takes follow their MIDI and stems (files, or a model on pieces)",
+                       description=_ADHERENCE, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    a = p.add_argument
+    a("takes", type=Path, nargs="*", metavar="TAKE.wav", help="take files to score against --midi/--stem")
+    a("--take-start", type=float, metavar="S", help="project time of each take's first sample (default: --region-start)")
+    a("--order-by", metavar="METRIC", help="also rank the takes: midi_chroma, drum_onset_f1, loudness_corr[:STEM], mean")
+    a("--model", type=Path, metavar="DIR", help="generate a take per piece of --pieces with this model and score it")
+    a("--pieces", type=Path, metavar="PIECES.json", help="the pieces to generate (see above)")
+    a("--baseline", choices=("none", "shuffled"), default="none",
+      help="shuffled: also generate each piece with another piece's conditions, so every number has its baseline")
+    a("--length", type=float, default=4.0, metavar="S", help="seconds per generated take (default 4)")
+    a("--seed", type=int, default=0, help="seed of every take and of the shuffle (default 0)")
+    a("--lowest-level", type=int, default=0, help="decode from this level (default 0; the top level is quick)")
+    a("--ids", type=Path, metavar="DIR", help="id lists (default: MODEL/ids)")
+    from segue.device import add_device_argument
+
+    add_device_argument(p)
+    a("--precision", choices=("auto", "fp32", "bf16"), default="auto", help="default auto")
+    a("--step", choices=("auto", "compiled", "eager"), default="auto", help="single-token step (default auto)")
+    a("-o", "--output", type=Path, metavar="REPORT.json", help="write the whole report here")
+    add_condition_arguments(p, region="the conditions' timeline origin", guidance=False)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.what == "adherence":
+        return _run_adherence(args)
     import numpy as np
     import torch
 
@@ -78,3 +107,58 @@ def run(args: argparse.Namespace) -> int:
     n, t = codes.shape
     print(f"level {args.level}: {res.bits_per_token:.4f} bits per token ({n} x {t} codes, {res.windows} windows)")
     return 0
+
+
+_ADHERENCE = """\
+  segue eval adherence take1.wav take2.wav --midi clip.mid --stem drums=kit.wav --region-start 8 [--order-by mean]
+  segue eval adherence --model models/mini --pieces pieces.json --baseline shuffled --length 8 -o report.json
+
+Scores: midi_chroma (chroma similarity to the MIDI), drum_onset_f1 (mir_eval onset F1 against a stem labelled
+drums, else the MIDI's drum notes), loudness_corr (per stem), mean (docs/conditioning.md, "Measuring
+adherence"). pieces.json: {"pieces": [{"name", "region", "region_start_s", "midi", "midi_start_s",
+"stems": [{"name", "path", "start_s"}], "bpm", "time_signature", "artist", "genre"}]}, paths relative to it.
+"""
+
+
+def _run_adherence(args: argparse.Namespace) -> int:
+    import json
+
+    from common.errors import InputError
+    from segue.commands import _adherence
+    from segue.commands._conditions import check_condition_flags, conditions_of
+    from segue.commands._model import check_output_file
+
+    if args.output is not None:
+        check_output_file("--output", args.output)
+    if (args.model is None) != (args.pieces is None):
+        raise InputError("--model and --pieces go together: a model generates a take for each piece")
+    if args.model is not None:
+        if args.takes or args.midi or args.stem:
+            raise InputError("with --model/--pieces the conditions come from the pieces: give no take files, --midi or --stem")
+        if not args.length > 0 or args.length > 600:
+            raise InputError(f"--length {args.length}: give 0 < seconds <= 600")
+        report = _adherence.run_model(args)
+    else:
+        if not args.takes:
+            raise InputError("give take files to score (or --model and --pieces to generate them)")
+        if args.baseline != "none":
+            raise InputError("--baseline needs --model and --pieces: the model is run with shuffled conditions")
+        check_condition_flags(args)
+        if not (args.midi or args.stem):
+            raise InputError("give --midi and/or --stem: the conditions the takes should follow")
+        start = args.region_start if args.take_start is None else args.take_start
+        reports = _adherence.score_files(list(args.takes), conditions_of(args, float(start)))
+        report = {"takes": [{"file": str(f), **r.to_dict()} for f, r in zip(args.takes, reports)]}
+        if args.order_by:
+            from conditioning.adherence import order_candidates
+
+            report["order"] = [str(args.takes[i]) for i in order_candidates(reports, args.order_by)]
+    text = json.dumps(report, indent=1)
+    if args.output is not None:
+        args.output.write_text(text + "\n", encoding="utf-8")
+    if "matched" in report:
+        print(_adherence.table(report))
+    else:
+        print(text)
+    return 0
+
