@@ -36,6 +36,7 @@ from model.audio import read_audio
 from model.conditioners.config import ConditionerConfig
 from model.sampling.params import Guidance, parse_guidance
 from model.tasks.conditions import GRID, MIDI, JobConditions, StemCondition
+from model.tasks.conditions import reads as reads_condition
 
 MAX_STEM_FILE_BYTES = 1 << 31  # the daemon's input limit applies first; this bounds an in-process caller
 
@@ -140,7 +141,7 @@ def job_guidance(
     a conditioner of that level reads, unless an entry of ``condition_guidance`` names that condition."""
     given = set(conditions.names)
     have = sorted({c.name for level in configs.values() for c in level})
-    reads = {lv: tuple(c.name for c in level if c.name in given) for lv, level in sorted(configs.items())}
+    reads = {lv: tuple(c.name for c in level if reads_condition(c) in given) for lv, level in sorted(configs.items())}
     out: list[Guidance] = []
     named: set[str] = set()
     for text in spec.condition_guidance:

@@ -8,7 +8,8 @@ from typing import Any
 
 from common.errors import ConfigError
 
-KINDS = ("midi", "stem", "grid")
+KINDS = ("midi", "stem", "grid", "stem_codes")
+CODES_SUFFIX = "_codes"  # a stem_codes conditioner is named after its stem: drums_codes reads stem drums
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
 
@@ -17,7 +18,9 @@ class ConditionerConfig:
     """One conditioner of one prior level.
 
     ``name``: what a job calls the condition (``midi``, ``grid``, or a stem's label such as ``drums``);
-    ``kind``: which features it reads (``midi``, ``stem``, ``grid``); ``n_features``: F of its input frames;
+    ``kind``: which features it reads (``midi``, ``stem``, ``grid``, or ``stem_codes``: the codebook vectors
+    of the stem's own VQ-VAE codes at this level, F = the VQ-VAE's emb_width); ``n_features``: F of its
+    input frames;
     ``width``: the prior's transformer width W; ``hidden``: the network's own width; ``kernel``: the
     temporal convolution's size (odd, in tokens); ``dropout``: the probability, while training, that the
     whole condition is dropped for one example (classifier-free guidance needs the unconditioned case).
@@ -37,7 +40,15 @@ class ConditionerConfig:
             raise ConfigError(f"conditioner name {self.name!r}: use 1-32 lower-case letters, digits or '_'")
         if self.kind not in KINDS:
             raise ConfigError(f"conditioner {self.name}: kind {self.kind!r} is not one of {', '.join(KINDS)}")
-        if (self.kind in ("midi", "grid") or self.name in ("midi", "grid")) and self.name != self.kind:
+        if self.kind == "stem_codes":
+            if not self.name.endswith(CODES_SUFFIX) or self.name == CODES_SUFFIX.lstrip("_"):
+                raise ConfigError(
+                    f"conditioner {self.name}: a stem_codes conditioner is named <stem label>{CODES_SUFFIX} "
+                    "(drums_codes reads the VQ-VAE codes of the stem labelled drums)"
+                )
+        elif self.name.endswith(CODES_SUFFIX):
+            raise ConfigError(f"conditioner {self.name}: names ending in {CODES_SUFFIX} are for stem_codes conditioners")
+        elif (self.kind in ("midi", "grid") or self.name in ("midi", "grid")) and self.name != self.kind:
             raise ConfigError(
                 f"conditioner {self.name}: a {self.kind} conditioner is named {self.kind!r}, and only it "
                 "(a stem conditioner is named after its stem's label, such as 'drums')"

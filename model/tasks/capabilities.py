@@ -19,6 +19,7 @@ from typing import Any
 from common.errors import CheckpointError, InputError
 
 INPUT_CONDITIONERS = ("midi", "stems", "grid")  # conditioners fed by job inputs and the host's beat grid
+CODES_SUFFIX = "_codes"  # model.conditioners.config.CODES_SUFFIX: drums_codes reads the stem drums
 CONDITIONER_KIND = "feature-conditioner"  # model.conditioners.store.KIND (not imported: it loads torch)
 _COMPONENT = re.compile(r"conditioner\.level([0-7])\.([a-z][a-z0-9_]{0,31})")
 
@@ -116,7 +117,7 @@ def capabilities_of(model_dir: str | os.PathLike[str]) -> Capabilities:
     if top_config is not None and top_config.lyrics.kind != "none":
         conditioners.append("lyrics")
     features = feature_conditioners(directory)
-    stems = tuple(sorted({name for names in features.values() for name in names} - {"midi", "grid"}))
+    stems = tuple(sorted({name.removesuffix(CODES_SUFFIX) for names in features.values() for name in names} - {"midi", "grid"}))
     for name in ("midi", "grid"):
         if any(name in names for names in features.values()):
             conditioners.append(name)

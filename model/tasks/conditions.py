@@ -11,17 +11,18 @@ condition of its name (``midi``, ``grid`` or a stem's label); a job condition no
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+import soxr
 
 from common.errors import InputError
 from conditioning.grid import grid_features
 from conditioning.midi import MidiClip, midi_features
 from conditioning.stems import StemAnalysis, analyse_stem, stem_window
 from conditioning.tempo import TempoMap
-from model.conditioners.config import ConditionerConfig
+from model.conditioners.config import CODES_SUFFIX, ConditionerConfig
 from model.conditioners.window import LevelConditions, LevelFeatures
 from model.sampling.lengths import Geometry
 from model.sampling.params import SamplingParams
@@ -83,9 +84,19 @@ class JobConditions:
 NO_CONDITIONS = JobConditions()
 
 
+StemEncoder = Callable[[np.ndarray, int], np.ndarray]
+"""(mono samples (S,) float32 at the model's rate, level) -> (S // hop_level, emb_width) float32: the codebook
+vectors of the samples' VQ-VAE codes at that level (``stem_codes`` conditioners; ``model.tasks.render``)."""
+
+
+def reads(config: ConditionerConfig) -> str:
+    """The job condition a conditioner reads: its name, or for ``stem_codes`` the stem it is named after."""
+    return config.name.removesuffix(CODES_SUFFIX) if config.kind == "stem_codes" else config.name
+
+
 def check_conditioners(conditions: JobConditions, available: Mapping[int, tuple[ConditionerConfig, ...]]) -> None:
     """``InputError`` if the job gives a condition that no level's conditioner reads."""
-    have = {c.name for configs in available.values() for c in configs}
+    have = {reads(c) for configs in available.values() for c in configs}
     missing = [name for name in conditions.names if name not in have and name != GRID]
     if missing:
         listed = ", ".join(sorted(have)) or "none"
@@ -98,12 +109,14 @@ def check_conditioners(conditions: JobConditions, available: Mapping[int, tuple[
 def level_conditions(
     conditions: JobConditions, geometry: Geometry, configs: Mapping[int, tuple[ConditionerConfig, ...]],
     levels: tuple[int, ...], *, start: int, sample_length: int, params: SamplingParams,
+    encode: StemEncoder | None = None,
 ) -> dict[int, LevelConditions]:  # fmt: skip
     """Per sampled level, the features of every condition a conditioner of that level reads, over the
     ``sample_length`` samples whose sample 0 is ``start`` samples before the take. The grid is used only
     where the model has a grid conditioner (the host always has a tempo map). Guidance for one level must
     name a condition that level reads; every-level guidance guides the levels that read its condition and
-    must name one that some sampled level reads; otherwise an ``InputError``."""
+    must name one that some sampled level reads; otherwise an ``InputError``. ``encode`` gives the VQ-VAE
+    codes of a stem for ``stem_codes`` conditioners (required when the model has one and the job that stem)."""
     check_conditioners(conditions, configs)
     rate = geometry.sample_rate
     audio_start_s = conditions.take_start_s - start / rate
@@ -114,9 +127,15 @@ def level_conditions(
         hop = geometry.hops[level]
         n_frames = geometry.tokens(sample_length, level)
         for config in configs.get(level, ()):
-            if config.name not in given:
+            if reads(config) not in given:
                 continue
-            frames, coverage = _features(conditions, config, rate, hop, audio_start_s, n_frames)
+            if config.kind == "stem_codes":
+                if encode is None:
+                    raise InputError(f"conditioner {config.name!r} reads VQ-VAE codes: pass the model's encoder")
+                frames, coverage = _stem_codes(conditions, reads(config), level, rate, hop, audio_start_s,
+                                               sample_length, encode)  # fmt: skip
+            else:
+                frames, coverage = _features(conditions, config, rate, hop, audio_start_s, n_frames)
             if frames.shape[1] != config.n_features:
                 raise InputError(
                     f"conditioner {config.name!r} of level {level} takes {config.n_features} features per frame; "
@@ -142,6 +161,29 @@ def level_conditions(
             f"(the levels read: {', '.join(read) or 'none'})"
         )
     return out
+
+
+def _stem_codes(
+    conditions: JobConditions, name: str, level: int, rate: int, hop: int, start_s: float, sample_length: int,
+    encode: StemEncoder,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """The stem placed on the sampled audio's timeline (mono, at the model's rate, zeros off the stem), its
+    codes' codebook vectors at ``level``, and per token the share of its samples the stem covers."""
+    stem = conditions.stem(name)
+    conditions.analysis(name, rate, hop)  # the stem's checks (NaN, rate, channels, length) with its name
+    mono = stem.samples.mean(axis=1, dtype=np.float32) if stem.samples.shape[1] > 1 else stem.samples[:, 0]
+    if stem.sample_rate != rate:
+        mono = soxr.resample(mono, stem.sample_rate, rate).astype(np.float32)
+    offset = round((stem.start_s - start_s) * rate)  # where the stem's sample 0 falls in the sampled audio
+    buffer = np.zeros(sample_length, dtype=np.float32)
+    first, last = max(0, offset), min(sample_length, offset + mono.shape[0])
+    covered = np.zeros(sample_length, dtype=np.float32)
+    if last > first:
+        buffer[first:last] = mono[first - offset : last - offset]
+        covered[first:last] = 1.0
+    frames = encode(buffer, level)  # (sample_length // hop, emb_width)
+    coverage = covered[: frames.shape[0] * hop].reshape(-1, hop).mean(axis=1)
+    return frames.astype(np.float32, copy=False), coverage.astype(np.float32)
 
 
 def _features(

@@ -8,7 +8,7 @@ decoder's receptive field on each side, so the take's edges sound like its middl
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -25,6 +25,7 @@ from model.sampling.result import LevelTiming, SampleResult
 from model.tasks.conditions import NO_CONDITIONS, JobConditions, level_conditions
 from model.tasks.result import TaskResult
 from model.tasks.song import label_warnings
+from model.vqvae.bottleneck import BottleneckBlock
 from model.vqvae.chunked import decoder_context_tokens
 
 
@@ -54,7 +55,8 @@ def render(model: SamplingModel, work: Render, params: SamplingParams, hooks: Ho
     codes = [c if c.shape[0] == n else c.expand(n, -1) for c in work.codes]  # per level (n, tokens)
     inner = replace(hooks, level_done=None, preview=None)
     conditions = level_conditions(work.conditions, geo, model.conditioner_configs(), work.levels,
-                                  start=work.start, sample_length=work.sample_length, params=params)  # fmt: skip
+                                  start=work.start, sample_length=work.sample_length, params=params,
+                                  encode=stem_encoder(model))  # fmt: skip
     if work.lowest_level < top and top not in work.levels:  # upsample: the top level is given
         _preview(model, work, codes[top], hooks)
     timings: list[LevelTiming] = []
@@ -72,6 +74,22 @@ def render(model: SamplingModel, work: Render, params: SamplingParams, hooks: Ho
     sample = SampleResult(work.task, tuple(codes), work.sample_length, params.candidate_seeds(), params, tuple(timings))
     return TaskResult(work.task, audio, geo.sample_rate, work.lowest_level, work.start, work.frames, sample,
                       work.labels, label_warnings(work.labels), adherence)  # fmt: skip
+
+
+def stem_encoder(model: SamplingModel) -> Callable[[np.ndarray, int], np.ndarray]:
+    """Mono samples (S,) at the model's rate -> the codebook vectors (S // hop_level, emb_width) of their
+    VQ-VAE codes at ``level``: what a ``stem_codes`` conditioner reads."""
+
+    def encode(samples: np.ndarray, level: int) -> np.ndarray:
+        with torch.inference_mode():
+            audio = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))[None, :, None].to(model.device)
+            (codes,) = model.vqvae.encode(audio, levels=[level])  # (1, S // hop)
+            block = model.vqvae.bottleneck.level_blocks[level]
+            assert isinstance(block, BottleneckBlock)
+            vectors = block.dequantise(codes)[0].transpose(0, 1)  # (emb_width, S // hop) -> (S // hop, emb_width)
+        return vectors.float().cpu().numpy()
+
+    return encode
 
 
 def take_adherence(audio: np.ndarray, sample_rate: int, conditions: JobConditions) -> tuple[AdherenceReport, ...]:

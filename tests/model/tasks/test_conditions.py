@@ -198,3 +198,38 @@ def test_every_level_guidance_guides_the_levels_that_read_its_condition(trained:
     at_one = SamplingParams(precision="fp32", n_candidates=2, seeds=(1, 2), guidance=(Guidance("midi", 2.0, 1),))
     with pytest.raises(InputError, match="guidance for midi at level 1"):
         level_conditions(_conditions(), geo, configs, (2, 1, 0), start=0, sample_length=3072, params=at_one)
+
+
+def test_a_stem_can_condition_through_its_own_vq_vae_codes(tmp_path: Path, ids: Labelling) -> None:
+    from model.conditioners import ConditionerConfig, ConditionerSet
+    from model.conditioners.store import save_conditioners
+    from model.tasks.capabilities import capabilities_of
+    from tests.helpers.factories import randomise
+
+    folder = tiny_model_dir(tmp_path / "codes")
+    plain = load_sampling_model(folder)
+    emb, width = plain.vqvae.config.emb_width, plain.priors[2].config.transformer.width
+    conditioners = ConditionerSet([ConditionerConfig("drums_codes", "stem_codes", emb, width, 2, hidden=16, kernel=3)])
+    randomise(conditioners, seed=3)
+    save_conditioners(folder, conditioners)
+    assert capabilities_of(folder).stems == ("drums",)
+    model = load_sampling_model(folder)
+    conditions = _conditions(take_start_s=1.0)
+    drums_only = JobConditions(take_start_s=1.0, stems=conditions.stems)
+    geo, start, length = model.geometry, 1024, 3072
+    from model.tasks.render import stem_encoder
+
+    out = level_conditions(drums_only, geo, model.conditioner_configs(), (2,), start=start, sample_length=length,
+                           params=P, encode=stem_encoder(model))  # fmt: skip
+    f = out[2].features["drums_codes"]
+    hop = geo.hops[2]
+    assert f.frames.shape == (length // hop, emb) and f.coverage[: start // hop].sum() == 0 and f.coverage[start // hop] == 1
+    codebook = model.vqvae.bottleneck.level_blocks[2].k.numpy()
+    assert all(np.isclose(codebook, row).all(axis=1).any() for row in f.frames)  # every frame is a codebook vector
+    with pytest.raises(InputError, match="reads VQ-VAE codes"):
+        level_conditions(drums_only, geo, model.conditioner_configs(), (2,), start=start, sample_length=length, params=P)
+    base = tasks.generate(model, 2500, SONG, P, ids, lowest_level=2)
+    steered = tasks.generate(model, 2500, SONG, P, ids, lowest_level=2, conditions=drums_only)
+    assert not torch.equal(base.sample.codes[2], steered.sample.codes[2])
+    with pytest.raises(InputError, match="no conditioner for midi"):  # drums_codes reads the drums stem only
+        tasks.generate(model, 2500, SONG, P, ids, lowest_level=2, conditions=conditions)
