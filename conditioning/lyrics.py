@@ -110,3 +110,42 @@ def relevant_lyric_tokens(
     start = min(max(midpoint - n_tokens // 2, 0), len(full) - n_tokens)  # == Jukebox's clamp for even n_tokens
     indices = list(range(start, start + n_tokens))
     return LyricWindow(full[start : start + n_tokens], indices)
+
+
+def timed_lyric_window(
+    words: Sequence[tuple[str, float, float]], vocab: LyricsVocab, n_tokens: int, offset_s: float, duration_s: float
+) -> LyricWindow:
+    """The lyric window of a training window by time: the characters of the words ``(text, start_s, end_s)``
+    whose middle falls in ``[offset_s, offset_s + duration_s)``, instead of Jukebox's linear spread.
+
+    The full lyrics are the cleaned words joined by spaces (indices count into them). Fewer characters than
+    ``n_tokens`` are left-padded with 0 (index -1), as Jukebox pads; more are cut to the ``n_tokens`` around
+    the window's middle word. A window with no word is all padding.
+    """
+    if n_tokens < 0:
+        raise ValueError(f"n_tokens must be >= 0, got {n_tokens}")
+    spans: list[tuple[int, int, float]] = []  # (first char, end char, middle time) per kept word
+    pieces: list[str] = []
+    at = 0
+    for text, start, end in sorted(words, key=lambda w: w[1]):
+        clean = clean_lyrics(text, vocab).strip()
+        if not clean:
+            continue
+        if pieces:
+            pieces.append(" ")
+            at += 1
+        spans.append((at, at + len(clean), (start + end) / 2.0))
+        pieces.append(clean)
+        at += len(clean)
+    full = tokenize("".join(pieces), vocab)
+    inside = [(a, b, mid) for a, b, mid in spans if offset_s <= mid < offset_s + duration_s]
+    if not inside or n_tokens == 0:
+        return LyricWindow([PAD_TOKEN] * n_tokens, [PAD_INDEX] * n_tokens)
+    first, last = inside[0][0], inside[-1][1]
+    if last - first <= n_tokens:
+        pad = n_tokens - (last - first)
+        return LyricWindow([PAD_TOKEN] * pad + full[first:last], [PAD_INDEX] * pad + list(range(first, last)))
+    centre = inside[len(inside) // 2]
+    start = min(max((centre[0] + centre[1]) // 2 - n_tokens // 2, first), last - n_tokens)
+    return LyricWindow(full[start : start + n_tokens], list(range(start, start + n_tokens)))
+
