@@ -20,7 +20,7 @@ import numpy as np
 import pretty_midi
 
 from common.errors import InputError
-from model.data import lyrics, parts
+from model.data import lyrics, melody, parts
 from model.data.parts import Note, Plan, Section, Span
 from model.data.styles import MODES, STYLES, Style
 
@@ -211,7 +211,7 @@ def compose(seed: int, style: str | None = None, *, seconds: float = 30.0) -> Co
         elif part.role in ("comp", "arp", "pad"):
             phrases = [((), parts.comp(plan, part, prng))]
         else:
-            phrases = parts.melody(plan, part, prng, vocal=part.role == "vocal")
+            phrases = melody.melody(plan, part, prng, vocal=part.role == "vocal")
         inst = pretty_midi.Instrument(program, is_drum=part.role == "drums", name=f"{part.role} ({part.group})")
         level = int(prng.integers(part.level[0], part.level[1] + 1))
         pan = 64 if part.role in ("drums", "bass", "vocal") else int(prng.integers(34, 95))

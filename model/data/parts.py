@@ -2,6 +2,7 @@
 
 Each generator reads a ``Plan`` (key, sections, chords) and one part's random generator, and returns notes
 ``(start_q, end_q, pitch, velocity)`` on the grid; ``model.data.compose`` swings, humanises and times them.
+Melodies are in ``model.data.melody``.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ from model.data.styles import SECTION_ENERGY, Part, Style
 Note = tuple[float, float, int, int]
 STEP_Q = 0.25  # patterns are in sixteenth notes
 TOMS = (50, 48, 47, 45, 43, 41)
-STEPS = np.array([-4, -3, -2, -1, 0, 1, 2, 3, 4])
-STEP_P = np.array([0.02, 0.04, 0.12, 0.28, 0.08, 0.28, 0.12, 0.04, 0.02])
 
 
 @dataclass(frozen=True)
@@ -105,11 +104,11 @@ def plays(style: Style, part: Part, section: Section) -> bool:
     return True
 
 
-def _variant(patterns: tuple, section: Section):
+def variant(patterns: tuple, section: Section):
     return patterns[min(len(patterns) - 1, int(section.energy >= 0.9) * (len(patterns) - 1))]
 
 
-def _velocity(part: Part, section: Section, factor: float = 1.0) -> int:
+def velocity(part: Part, section: Section, factor: float = 1.0) -> int:
     return int(np.clip(part.velocity * (0.7 + 0.3 * section.energy) * factor, 1, 127))
 
 
@@ -121,7 +120,7 @@ def drums(plan: Plan, part: Part, rng: np.random.Generator) -> list[Note]:
     for si, sec in enumerate(secs):
         if not plays(plan.style, part, sec):
             continue
-        groove = _variant(plan.style.grooves, sec)
+        groove = variant(plan.style.grooves, sec)
         nxt = secs[si + 1] if si + 1 < len(secs) else None
         for b in range(sec.bars):
             q0 = sec.start + b * plan.bar_q
@@ -131,16 +130,16 @@ def drums(plan: Plan, part: Part, rng: np.random.Generator) -> list[Note]:
             for key, pattern in groove.items():
                 for step, ch in enumerate(pattern[: n - fill]):
                     if ch != ".":
-                        notes.append((q0 + step * STEP_Q, q0 + (step + 1) * STEP_Q, key, _velocity(part, sec, levels[ch])))
+                        notes.append((q0 + step * STEP_Q, q0 + (step + 1) * STEP_Q, key, velocity(part, sec, levels[ch])))
             if fill:
                 kind = int(rng.integers(3))
                 for i, step in enumerate(range(n - fill, n)):
                     key = (38, TOMS[i * len(TOMS) // fill], 38 if i % 2 else TOMS[(i // 2) % len(TOMS)])[kind]
-                    vel = _velocity(part, sec, 0.7 + 0.45 * i / fill)
+                    vel = velocity(part, sec, 0.7 + 0.45 * i / fill)
                     notes.append((q0 + step * STEP_Q, q0 + (step + 1) * STEP_Q, key, vel))
             if b == 0 and si > 0:
-                notes.append((q0, q0 + 1.0, 49, _velocity(part, sec, 1.05)))
-                notes.append((q0, q0 + STEP_Q, 36, _velocity(part, sec, 1.0)))
+                notes.append((q0, q0 + 1.0, 49, velocity(part, sec, 1.05)))
+                notes.append((q0, q0 + STEP_Q, 36, velocity(part, sec, 1.0)))
     return notes
 
 
@@ -184,7 +183,7 @@ def bass(plan: Plan, part: Part, rng: np.random.Generator) -> list[Note]:
     for sec in plan.sections:
         if not plays(plan.style, part, sec):
             continue
-        pattern = _variant(plan.style.bass, sec)
+        pattern = variant(plan.style.bass, sec)
         for b in range(sec.bars):
             for start, end, ch in _events(plan, pattern, sec.start + b * plan.bar_q):
                 chord, nxt = plan.chord_at(start), plan.next_chord(start)
@@ -206,7 +205,7 @@ def bass(plan: Plan, part: Part, rng: np.random.Generator) -> list[Note]:
                     else:
                         pitch = _scale_step(plan, target, 1 if rng.random() < 0.5 else -1)
                     pitch = int(np.clip(pitch, lo, hi))
-                notes.append((start, start + (end - start) * 0.9, pitch, _velocity(part, sec, 0.9 + 0.2 * rng.random())))
+                notes.append((start, start + (end - start) * 0.9, pitch, velocity(part, sec, 0.9 + 0.2 * rng.random())))
                 prev = float(pitch)
     return notes
 
@@ -258,10 +257,10 @@ def comp(plan: Plan, part: Part, rng: np.random.Generator) -> list[Note]:
             for c in plan.chords:
                 a, b = max(c.start, sec.start), min(c.end, sec.end)
                 if b > a:
-                    vel = _velocity(part, sec, 0.85 + 0.25 * rng.random())
+                    vel = velocity(part, sec, 0.85 + 0.25 * rng.random())
                     notes.extend((a, b, p, vel) for p in voicings[c.start])
             continue
-        patterns = _variant(plan.style.comp, sec) if part.role == "comp" else plan.style.arp
+        patterns = variant(plan.style.comp, sec) if part.role == "comp" else plan.style.arp
         for b in range(sec.bars):
             q0 = sec.start + b * plan.bar_q
             for start, end, ch in _events(plan, patterns, q0):
@@ -270,76 +269,10 @@ def comp(plan: Plan, part: Part, rng: np.random.Generator) -> list[Note]:
                 if ch == "x":
                     up = int(round((start - q0) / 0.5)) % 2 == 1
                     order = sorted(v, reverse=up)
-                    vel = _velocity(part, sec, (0.8 if up else 1.0) + 0.15 * rng.random())
+                    vel = velocity(part, sec, (0.8 if up else 1.0) + 0.15 * rng.random())
                     for i, p in enumerate(order):
                         notes.append((start + i * strum_q, end - 0.05 * (end - start), p, vel))
                 else:
                     ring = min(chord.end, q0 + plan.bar_q) if part.role == "arp" else end
-                    notes.append((start, max(end, ring), v[int(ch) % len(v)], _velocity(part, sec, 0.85 + 0.2 * rng.random())))
+                    notes.append((start, max(end, ring), v[int(ch) % len(v)], velocity(part, sec, 0.85 + 0.2 * rng.random())))
     return notes
-
-
-def _rhythm(rng: np.random.Generator, length: int, grid: int, density: float, beat: int, tail: int) -> list[tuple[int, int]]:
-    """Onsets and lengths (steps) of one phrase; the phrase ends ``tail`` steps early (a breath)."""
-    slots = list(range(0, max(grid, length - tail), grid))
-    onsets = [0] + [s for s in slots[1:] if rng.random() < density * (1.25 if s % beat == 0 else 0.8)]
-    ends = onsets[1:] + [min(length - tail, onsets[-1] + 2 * beat) if onsets[-1] + grid <= length - tail else length]
-    return [(s, max(1, e - s)) for s, e in zip(onsets, ends)]
-
-
-def _contour(rng: np.random.Generator, n: int, start: int, span: int) -> list[int]:
-    out, cur = [], start
-    for _ in range(n):
-        out.append(cur)
-        cur += int(rng.choice(STEPS, p=STEP_P))
-        if abs(cur) > span:
-            cur -= 2 * int(np.sign(cur))
-    return out
-
-
-def melody(plan: Plan, part: Part, rng: np.random.Generator, *, vocal: bool) -> list[tuple[tuple, list[Note]]]:
-    """Phrases ``(key, notes)`` of a melody: per section name a phrase A, a variant A2 and a contrasting
-    B, played A A2 B A; strong beats and phrase ends land on chord tones. ``key`` names the phrase's line
-    of lyrics (choruses repeat theirs, other sections get new ones)."""
-    style, lo, hi = plan.style, part.register[0], part.register[1]
-    beat = plan.beat_steps
-    grid, density = (2, 0.5) if vocal else (style.lead_grid, style.lead_density)
-    phrase_bars = 2 if plan.bar_q >= 4 else 4
-    length = phrase_bars * plan.bar_steps
-    index = [p for p in range(lo, hi + 1) if plan.in_scale(p)]
-    centre, span = len(index) // 2, len(index) // 2 - 1
-    material: dict[str, dict[str, list[tuple[int, int, int]]]] = {}
-    counts: dict[str, int] = {}
-    out: list[tuple[tuple, list[Note]]] = []
-    for sec in plan.sections:
-        if not plays(style, part, sec):
-            continue
-        if sec.name not in material:
-            ra = _rhythm(rng, length, grid, density, beat, beat if vocal else grid)
-            rb = _rhythm(rng, length, grid, density, beat, beat if vocal else grid)
-            ca = _contour(rng, len(ra), 0, span)
-            cut = max(1, 2 * len(ra) // 3)
-            a2 = ca[:cut] + _contour(rng, len(ra) - cut, ca[cut - 1], span)
-            material[sec.name] = {"A": [(s, d, c) for (s, d), c in zip(ra, ca)],
-                                  "A2": [(s, d, c) for (s, d), c in zip(ra, a2)],
-                                  "B": [(s, d, c) for (s, d), c in zip(rb, _contour(rng, len(rb), 2, span))]}  # fmt: skip
-        occurrence = counts[sec.name] = counts.get(sec.name, -1) + 1
-        for k in range(-(-sec.bars // phrase_bars)):
-            label = ("A", "A2", "B", "A")[k % 4]
-            q0 = sec.start + k * phrase_bars * plan.bar_q
-            notes: list[Note] = []
-            phrase = material[sec.name][label]
-            for i, (s, d, c) in enumerate(phrase):
-                start, end = q0 + s * STEP_Q, min(q0 + (s + d) * STEP_Q, sec.end)
-                if start >= sec.end - 1e-6:
-                    break
-                j = int(np.clip(centre + c, 0, len(index) - 1))
-                if s % beat == 0 or i == len(phrase) - 1:
-                    pcs = plan.chord_at(start).pcs
-                    j = min((x for x in range(len(index)) if index[x] % 12 in pcs), key=lambda x: (abs(x - j), x))
-                vel = _velocity(part, sec, (1.0 if s % beat == 0 else 0.88) + 0.1 * rng.random())
-                notes.append((start, start + (end - start) * (0.92 if vocal else 0.85), index[j], vel))
-            key = (sec.name, 0 if sec.name == "chorus" else occurrence, k)
-            if notes:
-                out.append((key, notes))
-    return out
