@@ -144,12 +144,13 @@ def drums(plan: Plan, part: Part, rng: np.random.Generator) -> list[Note]:
 
 
 def _events(plan: Plan, pattern: str, q0: float) -> list[tuple[float, float, str]]:
-    """A bar's pattern as (start_q, end_q, symbol); holds are cut, and struck again, at chord changes."""
+    """A bar's pattern as (start_q, end_q, symbol): a note lasts to the next onset or rest (``_``), and a
+    note held over a chord change is struck again on the new chord."""
     out: list[tuple[float, float, str]] = []
     cur: list | None = None
     for step, ch in enumerate(pattern):
         q = q0 + step * STEP_Q
-        if ch == "-":
+        if ch in ".-":
             if cur is not None and plan.is_chord_start(q):
                 out.append((cur[0], q, cur[1]))
                 cur = [q, cur[1]]
@@ -157,7 +158,7 @@ def _events(plan: Plan, pattern: str, q0: float) -> list[tuple[float, float, str
         if cur is not None:
             out.append((cur[0], q, cur[1]))
             cur = None
-        if ch != ".":
+        if ch != "_":
             cur = [q, ch]
     if cur is not None:
         out.append((cur[0], q0 + len(pattern) * STEP_Q, cur[1]))

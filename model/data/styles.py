@@ -5,8 +5,9 @@ band (parts with their General MIDI programs, registers and patterns); ``model.d
 rest from the seed. Patterns are strings over one bar in sixteenth notes (16 steps in 4/4, 12 in 3/4 and
 6/8). Drums: ``x`` accent, ``o`` normal, ``g`` ghost, ``.`` rest, one string per GM drum key. Bass: ``R`` the
 chord's bass note, ``3``/``5`` its third/fifth, ``8`` the root an octave up, ``x`` any chord tone, ``w`` a scale
-step towards the next chord, ``a`` a scale neighbour of the next chord's root, ``-`` hold, ``.`` rest.
-Comping: ``x`` the whole voicing, a digit one voice of it (0 lowest; arpeggios), ``-`` hold, ``.`` rest.
+step towards the next chord, ``a`` a scale neighbour of the next chord's root. Comping: ``x`` the whole
+voicing, a digit one voice of it (0 lowest; arpeggios). In both, ``.`` and ``-`` let the note ring on to
+the next onset and ``_`` stops it (a rest).
 Pattern tuples go from the quiet variant to the loud one; sections pick by their energy.
 """
 
@@ -90,7 +91,7 @@ _STYLES = (
            Part("lead", "leads", (80, 81, 82), (62, 86), 92), VOCAL),
           ({36: "x.......x.......", 38: "....x.......x...", 42: "o.o.o.o.o.o.o.o."},
            {36: "x.....o.x.o.....", 39: "....x.......x...", 42: "o.o.o.o.o.o.o...", 46: "..............o."}),
-          ("R.R.R.R.R.R.R.R.", "R.RRR.R.R.RRR.8."), ("x...............", "x..x..x...x..x.."),
+          ("R.R.R.R.R.R.R.R.", "R.RRR.R.R.RRR.8."), ("x...............", "x-_x-_x-__x-_x-_"),
           chord_sizes=(3, 3, 4), timing_ms=4.0),
     Style("piano_ballad_b", "pop", ("major",), (66, 88), (4, 4),
           ((0, 4, 5, 3), (0, 5, 3, 4), (3, 0, 4, 5), (0, 2, 3, 4)), (POP_FORM,),
@@ -112,7 +113,7 @@ _STYLES = (
            Part("lead", "leads", (29, 30, 27), (55, 84), 100), VOCAL),
           ({36: "x.....x.x.......", 38: "....x.......x...", 42: "x.x.x.x.x.x.x.x."},
            {36: "x.....x.x.x.....", 38: "....x.......x...", 51: "x.x.x.x.x.x.x.x."}),
-          ("R.R.R.R.R.R.R.R.", "R.R.R.R.R.R.5.8."), ("x.x.x.x.x.x.x.x.", "x-----x-x-----x-"), timing_ms=9.0),
+          ("R.R.R.R.R.R.R.R.", "R.R.R.R.R.R.5.8."), ("x_x_x_x_x_x_x_x_", "x-----x-x-----x-"), timing_ms=9.0),
     Style("waltz_folk_a", "folk", ("major", "mixolydian"), (88, 126), (3, 4),
           ((0, 3, 4, 0), (0, 4, 5, 3), (0, 3, 0, 4), (0, 5, 3, 4)),
           ((("intro", 4), ("verse", 8), ("chorus", 8), ("verse", 8), ("chorus", 8), ("outro", 4)),),
@@ -123,7 +124,7 @@ _STYLES = (
            Part("lead", "leads", (40, 73, 78), (62, 86), 88), VOCAL),
           ({36: "x...........", 37: "....o...o..."},
            {36: "x.......o...", 38: "....o...o...", 42: "o.o.o.o.o.o."}),
-          ("R.......5...", "R...5...8..."), ("....x-..x-..",), arp="0.2.1.3.2.3.", inversions=0.2, timing_ms=10.0),
+          ("R.......5...", "R...5...8..."), ("____x-__x-__",), arp="0.2.1.3.2.3.", inversions=0.2, timing_ms=10.0),
     Style("jig_folk_b", "folk", ("major", "dorian", "mixolydian"), (144, 176), (6, 8),
           ((0, 6, 0, 4), (0, 3, 0, 4), (0, 0, 6, 6), (0, 4, 3, 4)),
           ((("intro", 2), ("verse", 8), ("chorus", 8), ("verse", 8), ("chorus", 8), ("outro", 8)),),
@@ -145,7 +146,7 @@ _STYLES = (
            Part("lead", "leads", (66, 65, 56, 11), (58, 84), 92)),
           ({51: "o...x.o.o...x.o.", 44: "....x.......x...", 36: "g...g...g...g..."},
            {51: "x...x.o.x...x.o.", 44: "....x.......x...", 36: "g...g...g...g...", 38: "......g.......g."}),
-          ("R...x...w...a...",), ("x.....x.........", "..x-....x......."),
+          ("R...x...w...a...",), ("x-____x-________", "__x-____x-______"),
           chord_sizes=(4, 4, 5), swing=0.33, timing_ms=12.0, lead_density=0.7, fillers=(("solo", 8),)),
     Style("jazz_waltz_b", "jazz", ("dorian", "minor"), (120, 168), (3, 4),
           ((0, 3, 0, 3), (0, 0, 3, 3), (1, 4, 0, 0), (0, 6, 5, 4)),
@@ -156,7 +157,7 @@ _STYLES = (
            Part("lead", "leads", (73, 64, 11, 71), (60, 86), 88)),
           ({51: "o...o.o.o...", 44: "....x...x...", 36: "g..........."},
            {51: "x...o.o.o.o.", 44: "....x...x...", 36: "g.......g...", 38: "..........g."}),
-          ("R.......x...", "R...w...a..."), ("....x...x...", "x.....x....."),
+          ("R.......x...", "R...w...a..."), ("____x-__x-__", "x-____x-____"),
           chord_sizes=(4, 5), swing=0.3, timing_ms=12.0, fillers=(("solo", 8),)),
     Style("funk_groove_a", "funk", ("dorian", "mixolydian", "minor"), (92, 112), (4, 4),
           ((0, 3), (0, 0, 3, 3), (0, 6, 3, 0), (0, 3, 4, 3)), (POP_FORM,),
@@ -166,7 +167,7 @@ _STYLES = (
            Part("lead", "leads", (61, 56, 62), (58, 82), 98), VOCAL),
           ({36: "x.....x...x..x..", 38: "....x..g.g..x..g", 42: "oooooooooooooooo"},
            {36: "x.....x...x..x..", 38: "....x..g.g..x..g", 42: "oooooooooooooo..", 46: "..............o."}),
-          ("R..8..R.R.5.8.R.", "R.8R..R.R.58..R8"), ("..x.x..x..x.x..x",), arp="0.2.1..20.2.1..2",
+          ("R-_8-_R_R-5_8_R_", "R_8R-_R_R_58-_R8"), ("__x_x__x__x_x__x",), arp="0.2.1..20.2.1..2",
           chord_sizes=(4, 5), swing=0.12, swing_unit=0.25, timing_ms=6.0, lead_grid=1, lead_density=0.45),
     Style("ambient_drift_a", "ambient", ("major", "lydian", "dorian"), (60, 80), (4, 4),
           ((0, 3), (0, 5, 3, 0), (0, 4, 5, 3), (0, 1)),
@@ -188,7 +189,7 @@ _STYLES = (
            Part("lead", "leads", (80, 81, 84), (62, 86), 86)),
           ({36: "x...x...x...x...", 42: "o.o.o.o.o.o.o.o."},
            {36: "x...x...x...x...", 39: "....x.......x...", 46: "..o...o...o...o.", 42: "o...o...o...o..."}),
-          ("..R...R...R...R.", "..R..R..R...R.8."), ("..x...x...x...x.", "..x..x..x...x..."),
+          ("__R-__R-__R-__R-", "__R-_R-_R-__R-8-"), ("__x___x___x___x_", "__x__x__x___x___"),
           chord_sizes=(4, 5), timing_ms=2.0, lead_grid=1, lead_density=0.4,
           fillers=(("verse", 8), ("chorus", 8), ("breakdown", 8))),
     Style("chamber_classical_a", "classical", ("major", "minor"), (72, 100), (4, 4),
