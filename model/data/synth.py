@@ -311,10 +311,17 @@ def synth_dataset(out_dir: str | os.PathLike[str], hours: float, seed: int, *, s
     if channels not in (1, 2):
         raise InputError(f"channels {channels}: give 1 or 2")
     sf2 = R.check_tools(soundfont)
-    if styles is None:
-        from model.data.compose import styles as compose_styles
+    if composer is None:
+        from model.data import compose as composer_module
 
-        styles = compose_styles()
+        low, high = getattr(composer_module, "MIN_SECONDS", 1.0), getattr(composer_module, "MAX_SECONDS", 600.0)
+        if not low <= piece_seconds[0] <= piece_seconds[1] <= high:
+            raise InputError(f"--piece-seconds {piece_seconds[0]:g} {piece_seconds[1]:g}: the composer writes pieces "
+                             f"of {low:g} to {high:g} s")  # fmt: skip
+        if styles is None:
+            styles = composer_module.styles()
+    if styles is None:
+        raise InputError("give the styles of your own composer")
     composer_name = "model.data.compose" if composer is None else f"{composer.__module__}.{composer.__qualname__}"
     out = Path(out_dir)
     settings = _settings(hours, seed, sample_rate, channels, piece_seconds, sf2, composer_name)
