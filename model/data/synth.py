@@ -218,6 +218,9 @@ def _meta(comp: Any, job: _Job, rendered: R.Rendered) -> dict[str, Any]:
                             for ts in midi.time_signature_changes],
         "key": comp.key,
         "sections": [{"name": n, "start_s": float(a), "end_s": float(b)} for n, a, b in comp.sections],
+        "chords": [{"name": c.name, "start_s": float(c.start_s), "end_s": float(c.end_s), "root": int(c.root),
+                    "bass": int(c.bass), "pitch_classes": [int(p) for p in c.pitch_classes]}
+                   for c in getattr(comp, "chords", ())],
         "lyrics": comp.lyrics,
         "words": [{"text": w.text, "start_s": float(w.start_s), "end_s": float(w.end_s), "pitch": int(w.pitch)} for w in comp.words],
         "instruments": [{"index": i, "name": inst.name, "program": int(inst.program), "is_drum": bool(inst.is_drum),
