@@ -20,6 +20,7 @@ and every problem found.
 from __future__ import annotations
 
 import csv
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -180,6 +181,8 @@ def index_folder(folder: str | os.PathLike[str]) -> IndexReport:
     if not root.is_dir():
         raise InputError(f"{root}: not a folder")
     report = IndexReport(str(root))
+    if (root / "synth.json").is_file() and (root / "index.json").is_file():
+        return _synth_set(root, report)
     meta = _metadata(root, report)
     audio_files = []
     for dirpath, dirnames, filenames in os.walk(root):
@@ -208,3 +211,44 @@ def index_folder(folder: str | os.PathLike[str]) -> IndexReport:
     for name in unmatched:
         report.skipped.append((f"metadata.csv: {name}", "no such audio file in the folder"))
     return report
+
+
+def _synth_set(root: Path, report: IndexReport) -> IndexReport:
+    """A folder ``segue data synth`` wrote: its own ``index.json`` lists the finished pieces; each piece's
+    ``meta.json`` gives the labels and the word times, and its files are checked like any other."""
+    try:
+        listed = json.loads((root / "index.json").read_text(encoding="utf-8"))["pieces"]
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{root}: index.json of a synth set cannot be read ({exc})") from None
+    for item in listed:
+        folder = root / str(item.get("path", ""))
+        mix = folder / "mix.wav"
+        relative = mix.relative_to(root).as_posix()
+        try:
+            meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+            seconds, rate, channels = check_audio(mix)
+        except (SegueError, OSError, UnicodeDecodeError, ValueError) as exc:
+            report.skipped.append((relative, str(exc)))
+            continue
+        entry = PieceEntry(relative, seconds, rate, channels, str(meta.get("artist") or "unknown"),
+                           str(meta.get("genre") or "unknown"), str(meta.get("lyrics") or ""))  # fmt: skip
+        words = meta.get("words") or []
+        if words:
+            entry.words = [(str(w["text"]), float(w["start_s"]), float(w["end_s"])) for w in words]
+            entry.word_timed = True
+        midi = folder / "piece.mid"
+        if midi.is_file():
+            try:
+                read_midi(midi.read_bytes(), midi.name)
+                entry.midi = midi.relative_to(root).as_posix()
+            except (SegueError, OSError) as exc:
+                entry.notes.append(f"{midi.name} left out: {exc}")
+        for stem in sorted((folder / "stems").glob("*.wav")):
+            try:
+                check_audio(stem)
+                entry.stems[stem.stem] = stem.relative_to(root).as_posix()
+            except SegueError as exc:
+                entry.notes.append(f"stem {stem.name} left out: {exc}")
+        report.pieces.append(entry)
+    return report
+

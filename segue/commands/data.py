@@ -17,11 +17,25 @@ the same command resumes. Needs: apt-get install fluidsynth fluid-soundfont-gm e
 """
 
 
+INDEX_DESCRIPTION = """\
+  segue data index DIR [-o INDEX.json]
+
+A piece is an audio file (.wav .flac .ogg .aiff .mp3) anywhere under DIR; beside it, with the same name:
+NAME.mid (MIDI), NAME.lrc (lyrics with line or word times) or NAME.txt (plain lyrics), NAME.stems/LABEL.wav
+(stems), and DIR/metadata.csv with columns file, artist, genre[, lyrics]. A folder made by segue data synth
+is read through its own index. Every file is checked; bad ones are listed and skipped, never fatal.
+"""
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     sub = parser.add_subparsers(dest="what", metavar="WHAT")
     sub.required = True
     _add_synth(sub)
+    ix = sub.add_parser("index", help="check and index a folder of your own audio (with MIDI, lyrics, stems) for training",
+                        description=INDEX_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    ix.add_argument("folder", type=Path, metavar="DIR", help="a folder of audio files with optional sidecars, or a synth set")
+    ix.add_argument("-o", "--output", type=Path, metavar="INDEX.json", help="where to write the index (default DIR/segue-index.json)")
 
 
 def _add_synth(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -46,6 +60,8 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 def run(args: argparse.Namespace) -> int:
     if args.what == "synth":
         return _run_synth(args)
+    if args.what == "index":
+        return _run_index(args)
     raise AssertionError(f"unknown segue data {args.what}")  # pragma: no cover (argparse refuses it first)
 
 
@@ -76,3 +92,30 @@ def _run_synth(args: argparse.Namespace) -> int:
     print(f"{report.pieces} pieces, {report.seconds / 3600:.3f} h in {report.out_dir} "
           f"({report.rendered} rendered, {report.skipped} already there); index: {report.out_dir / 'index.json'}")  # fmt: skip
     return 0
+
+
+def _run_index(args: argparse.Namespace) -> int:
+    import json
+
+    from model.atomic import atomic_write_text
+    from model.data.index import index_folder
+    from segue.commands._model import check_output_file
+
+    from common.errors import InputError
+
+    if not args.folder.is_dir():
+        raise InputError(f"{args.folder}: not a folder")
+    output = args.output or args.folder / "segue-index.json"
+    check_output_file("--output", output)
+    report = index_folder(args.folder)
+    atomic_write_text(output, json.dumps(report.to_dict(), indent=1) + "\n")
+    notes = sum(len(p.notes) for p in report.pieces)
+    print(f"{len(report.pieces)} pieces, {report.seconds / 3600:.2f} hours; {len(report.skipped)} files skipped, "
+          f"{notes} sidecars left out; index written to {output}")  # fmt: skip
+    for file, problem in report.skipped:
+        print(f"  skipped {file}: {problem}")
+    for piece in report.pieces:
+        for note in piece.notes:
+            print(f"  {piece.audio}: {note}")
+    return 0
+

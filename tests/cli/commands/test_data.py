@@ -99,3 +99,23 @@ def test_missing_tools_say_what_to_install(tmp_path: Path, capsys: pytest.Captur
     assert synth(tmp_path / "set", *ONE) == 2
     assert "apt-get install fluidsynth fluid-soundfont-gm" in one_line_error(capsys)
     assert not (tmp_path / "set").exists()
+
+
+def test_index_reads_a_synth_set_with_its_word_times(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "set"
+    assert synth(out, *ONE, "--seed", "1", "--jobs", "1") == 0
+    capsys.readouterr()
+    assert main(["data", "index", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert said.startswith("1 pieces, 0.00 hours; 0 files skipped")
+    index = json.loads((out / "segue-index.json").read_text())
+    (piece,) = index["pieces"]
+    meta = json.loads((out / piece["audio"]).with_name("meta.json").read_text())
+    assert piece["artist"] == meta["artist"] and piece["genre"] == meta["genre"] and piece["midi"].endswith("piece.mid")
+    assert sorted(piece["stems"]) == sorted(meta["files"]["stems"])  # stems are the piece's, not pieces of their own
+    assert piece["word_timed"] == bool(meta["words"]) and len(piece["words"] or []) == len(meta["words"])
+
+
+def test_index_of_a_folder_that_is_not_there(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["data", "index", str(tmp_path / "nowhere")]) == 2
+    assert "not a folder" in one_line_error(capsys)
