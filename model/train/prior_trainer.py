@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -137,7 +138,8 @@ def train_prior(
             for group in optimiser.param_groups:
                 group["lr"] = lr
             batch = windows.batch(step, config.batch_size, stream).to(device)
-            generator = torch.Generator(device).manual_seed(config.seed * 1_000_003 + step)
+            dropout_seed = int(np.random.SeedSequence([config.seed, stream, step]).generate_state(1)[0])
+            generator = torch.Generator(device).manual_seed(dropout_seed)  # condition dropout of this step
             with _autocast(device, config.precision):
                 out = step_fn(batch, generator)
             optimiser.zero_grad(set_to_none=True)
