@@ -124,3 +124,32 @@ def test_the_validation_split_is_seeded_and_never_empty_or_everything() -> None:
     assert len(split(2, 0.01, 0)[1]) == 1 and len(split(10, 0.9, 0)[0]) == 1
     assert split(20, 0.1, 3) == split(20, 0.1, 3) and len(split(20, 0.1, 3)[1]) == 2
     assert split(5, 0.0, 0) == ([0, 1, 2, 3, 4], [])
+
+
+INLINE_UPSAMPLER = """\
+model_dir = "model"
+data = "songs"
+level = 1
+run_dir = "run1"
+
+[prior]
+n_ctx = 32
+n_bins = 64
+transformer = { width = 32, depth = 2, heads = 2, attn_order = 2, blocks = 4, init_scale = 1.0 }
+labels = { y_bins = [7, 11], t_bins = 8, max_bow_genre_size = 2, min_duration = 1.0, max_duration = 20.0 }
+upsampler = { width = 16, depth = 2 }
+
+[train]
+steps = 3
+batch_size = 2
+log_every = 3
+"""
+
+
+def test_an_inline_upsampler_trains_on_the_codes_of_its_level_and_the_one_above(
+    work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["train", "prior", str(write(work, INLINE_UPSAMPLER))]) == 0
+    assert "wrote prior_level_1 into" in capsys.readouterr().out
+    model = load_sampling_model(work / "model")
+    assert model.priors[1].config.upsampler.width == 16 and model.priors[1].config.transformer.depth == 2
