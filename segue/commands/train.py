@@ -102,7 +102,8 @@ def prior_config(table: dict[str, Any], level: int) -> Any:
             bad = sorted(set(values) - {f.name for f in dataclasses.fields(PriorConfig)})
             if bad:
                 raise ConfigError(f"[prior]: unknown key(s) {', '.join(bad)}")
-            config = presets.with_changes(config, **values) if values else config
+            if values:  # through to_dict/from_dict, so TOML's lists become the tuples the parts hold
+                config = PriorConfig.from_dict(presets.with_changes(config, **values).to_dict())
         else:
             if not values:
                 raise ConfigError("[prior] is missing: give preset = \"tiny_prior\" (or another preset) or its fields")

@@ -153,3 +153,21 @@ def test_an_inline_upsampler_trains_on_the_codes_of_its_level_and_the_one_above(
     assert "wrote prior_level_1 into" in capsys.readouterr().out
     model = load_sampling_model(work / "model")
     assert model.priors[1].config.upsampler.width == 16 and model.priors[1].config.transformer.depth == 2
+
+
+def test_the_documented_example_config_is_valid() -> None:
+    import re
+    import tomllib
+
+    from model.prior.prior_config import PriorConfig
+    from model.train.prior_train_config import PriorTrainConfig
+    from segue.commands.train import TOP_KEYS, conditioner_configs, prior_config
+
+    section = (Path(__file__).parents[3] / "docs" / "training.md").read_text().split("## `segue train prior`")[1]
+    example, inline = (tomllib.loads(b) for b in re.findall(r"```toml\n(.*?)```", section, re.S)[:2])
+    assert set(example) <= set(TOP_KEYS)
+    prior = prior_config(example["prior"], example["level"])
+    assert prior.n_ctx == 64 and prior.labels.y_bins == (20, 40) and PriorConfig.from_dict(prior.to_dict()) == prior
+    assert [c.n_features for c in conditioner_configs(example["conditioners"], prior, 64)] == [402, 14]
+    assert PriorTrainConfig.from_dict(example["train"]).precision == "bf16"
+    assert prior_config(inline["prior"], 1).is_upsampler
