@@ -34,7 +34,7 @@ from model.data.index import INDEX_FORMAT, IndexReport, PieceEntry
 from model.prior.prior_config import PriorConfig
 from model.sampling.setup import label_set_for
 from model.tasks.conditions import MIDI, JobConditions, StemCondition, reads
-from model.train.prior_data import PriorTrainItem
+from model.train.prior_data import PriorTrainItem, PriorWindows
 
 SkipFn = Callable[[str, str], None]  # (piece's audio path, problem)
 
@@ -120,7 +120,9 @@ def encode_index(
     """One ``PriorTrainItem`` per readable piece of ``index`` (see the module docstring). ``root``: the
     folder the index's paths are relative to (None: the index's own ``root``); ``levels``: the VQ-VAE
     levels to encode; ``prior``: the prior the items are for (its label version and label sizes; None:
-    ids are left 0 and nothing is written to ``model_dir/ids``); ``conditioners``: those of the prior's
+    ids are left 0, nothing is written to ``model_dir/ids`` and items are not checked against a prior:
+    with a prior, a piece the trainer would refuse, too short for one window or with a length outside
+    the top prior's range, is skipped); ``conditioners``: those of the prior's
     level (they say which of MIDI and stems to load); ``on_skip(audio, problem)``: each piece or
     sidecar left out."""
     report = read_index(index) if not isinstance(index, IndexReport) else index
@@ -151,13 +153,20 @@ def encode_index(
         if ids is not None and prior is not None and prior.labels.enabled:
             artist_id = ids.artists.lookup(piece.artist, strict=False).ids[0]
             genre_ids = ids.genres.lookup(piece.genre, strict=False).ids[: prior.labels.max_bow_genre_size]
-        items.append(
-            PriorTrainItem(
-                codes=codes, total_length=total, artist_id=artist_id, genre_ids=tuple(genre_ids),
-                lyrics=piece.lyrics, words=tuple((str(w), float(a), float(b)) for w, a, b in piece.words or ()),
-                conditions=_conditions(piece, base, sr, reading, skip),
-            )  # fmt: skip
-        )
+        item = PriorTrainItem(
+            codes=codes, total_length=total, artist_id=artist_id, genre_ids=tuple(genre_ids),
+            lyrics=piece.lyrics, words=tuple((str(w), float(a), float(b)) for w, a, b in piece.words or ()),
+            conditions=_conditions(piece, base, sr, reading, skip),
+        )  # fmt: skip
+        if prior is not None:  # the trainer must accept it alone: one window at least, labels in range
+            try:
+                PriorWindows(prior, [item], [c for c in conditioners if c.level == prior.level])
+            except InputError as exc:
+                skip(piece.audio, f"left out: {str(exc).replace('training item 0: ', '')}")
+                if progress is not None:
+                    progress(n + 1, len(report.pieces))
+                continue
+        items.append(item)
         if progress is not None:
             progress(n + 1, len(report.pieces))
     return items

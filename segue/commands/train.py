@@ -218,7 +218,10 @@ def _run_prior(args: argparse.Namespace) -> int:
                              conditioners=conditioner_cfgs, on_skip=skipped,
                              progress=lambda done, _total: bar.update(done - bar.n))  # fmt: skip
     if not items:
-        raise InputError(f"data {source}: no piece could be read and encoded; nothing to train on")
+        raise InputError(
+            f"data {source}: no piece could be read, encoded and cut into level-{level} windows of n_ctx = "
+            f"{prior_cfg.n_ctx} codes within the prior's label ranges; nothing to train on"
+        )
     train_ix, val_ix = split(len(items), float(data.get("val_fraction", 0.1)), train_cfg.seed)
     device = torch.device(args.device)
     torch.manual_seed(train_cfg.seed)

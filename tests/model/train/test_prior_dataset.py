@@ -139,3 +139,12 @@ def test_read_index_refuses_other_json(tmp_path: Path) -> None:
     (tmp_path / "x.json").write_text('{"format": "other"}')
     with pytest.raises(Exception, match="not a segue-data-index file"):
         read_index(tmp_path / "x.json")
+
+
+def test_a_piece_the_trainer_would_refuse_is_reported_and_skipped(model_dir: Path, songs: Path, tmp_path: Path) -> None:
+    prior = presets.with_changes(presets.tiny_prior(), labels={"max_duration": 1.15})  # b.wav (1.1 s) alone fits
+    seen: list[tuple[str, str]] = []
+    items = encode_index(index_folder(songs), songs, model_dir, [2], cache_dir=tmp_path / "cache", prior=prior,
+                         on_skip=lambda a, p: seen.append((a, p)))  # fmt: skip
+    assert len(items) == 1 and items[0].artist_id == 1
+    assert [a for a, _ in seen] == ["a.wav", "c.wav"] and all("left out" in p and "length" in p for _, p in seen)
