@@ -97,11 +97,10 @@ def _run_synth(args: argparse.Namespace) -> int:
 def _run_index(args: argparse.Namespace) -> int:
     import json
 
+    from common.errors import InputError
     from model.atomic import atomic_write_text
     from model.data.index import index_folder
     from segue.commands._model import check_output_file
-
-    from common.errors import InputError
 
     if not args.folder.is_dir():
         raise InputError(f"{args.folder}: not a folder")
