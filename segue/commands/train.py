@@ -29,12 +29,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("config", type=Path, metavar="CONFIG.toml", help="the run's TOML config")
     p.add_argument("--device", default="cpu", help="torch device to train on (default cpu; cuda for a GPU)")
+    _add_vqvae_arguments(sub)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.what == "prior":
         return _run_prior(args)
+    if args.what == "vqvae":
+        from segue.commands._train_vqvae import run_vqvae
+
+        return run_vqvae(args)
     raise AssertionError(f"unknown segue train {args.what}")  # pragma: no cover (argparse refuses it first)
+
+
+def _add_vqvae_arguments(sub: Any) -> None:
+    """``segue train vqvae CONFIG.toml`` (its code: segue/commands/_train_vqvae.py)."""
+    v = sub.add_parser("vqvae", help="train a VQ-VAE on a folder or index of audio (see docs/training.md)",
+                       description=VQVAE_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    v.add_argument("config", type=Path, metavar="CONFIG.toml", help="the run's TOML config")
+
+
+VQVAE_DESCRIPTION = """\
+  segue train vqvae CONFIG.toml
+
+vqvae: trains a VQ-VAE from scratch on a folder of audio (or a segue data index), holds out val_fraction of
+the files, writes the VQ-VAE into the model directory and prints its reconstruction SNR and log-spectral
+distance per level on the held-out files. No resume. See docs/training.md for every key of CONFIG.toml.
+"""
 
 
 # ---- the config -----------------------------------------------------------------------------------------
