@@ -7,16 +7,22 @@ gradient-norm clipping. Precision is chosen here, at the entry point: bf16 autoc
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
 from torch import nn
 
-from common.errors import InputError
+from common.errors import CheckpointError, InputError
 from common.progress import CancelToken, Progress, ProgressFn, report
+from model.atomic import atomic_path
 from model.train.data import AudioChunks
 from model.vqvae import VQVAE
 from model.vqvae.bottleneck import BottleneckBlock
@@ -39,6 +45,7 @@ class VQVAETrainConfig:
     precision: Literal["fp32", "bf16"] = "fp32"
     restore_codebooks: bool = False  # fine-tuning: start the EMA from the model's trained codebooks
     log_every: int = 25
+    checkpoint_every: int = 0  # with a checkpoint path: save every this many steps (0: only at the end)
     training: VQVAETraining = field(default_factory=VQVAETraining)
 
 
@@ -77,12 +84,18 @@ def train_vqvae(
     progress: ProgressFn | None = None,
     cancel: CancelToken | None = None,
     on_log: Callable[[TrainLog], None] | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
 ) -> list[TrainLog]:
     """Run ``config.steps`` optimisation steps in place on ``vqvae``; returns the log lines.
 
     ``emas``: the codebook EMA state to continue from (a training checkpoint); a fresh one is made
     otherwise, initialised from the first batch, or from the model's codebooks when
     ``restore_codebooks`` is set.
+
+    ``checkpoint``: a safetensors file of the whole training state (model, codebook EMA, optimiser,
+    step, the chunk sampler's and torch's RNG), written atomically every ``checkpoint_every`` steps
+    and at the end; when it exists, training resumes from it, bit-identical to an uninterrupted run
+    with the same config and audio.
     """
     check_train_config(vqvae, config)
     if chunks.sample_length != config.sample_length:
@@ -96,13 +109,16 @@ def train_vqvae(
                 assert isinstance(block, BottleneckBlock) and isinstance(ema, CodebookEMA)
                 ema.restore_k(block.k, tokens[level])
     optimiser = torch.optim.AdamW(vqvae.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    start = 0
+    if checkpoint is not None and Path(checkpoint).is_file():
+        start = load_train_state(checkpoint, vqvae, emas, optimiser, chunks)
     vqvae.train()
     logs: list[TrainLog] = []
     sums: dict[str, list[float]] = {}
     seen = 0
     started = time.perf_counter()
     try:
-        for step in range(config.steps):
+        for step in range(start, config.steps):
             if cancel is not None:
                 cancel.raise_if_cancelled()
             for group in optimiser.param_groups:
@@ -124,9 +140,77 @@ def train_vqvae(
                 if on_log is not None:
                     on_log(line)
                 sums, seen = {}, 0
+            due = config.checkpoint_every > 0 and (step + 1) % config.checkpoint_every == 0
+            if checkpoint is not None and (due or step + 1 == config.steps):
+                save_train_state(checkpoint, vqvae, emas, optimiser, step + 1, chunks)
     finally:
         vqvae.eval()
     return logs
+
+
+def save_train_state(
+    path: str | os.PathLike[str],
+    vqvae: VQVAE,
+    emas: nn.ModuleList,
+    optimiser: torch.optim.Optimizer,
+    step: int,
+    chunks: AudioChunks,
+) -> None:
+    """The training state after ``step`` steps as one safetensors file, written atomically."""
+    tensors = {f"model.{k}": v for k, v in vqvae.state_dict().items()}
+    tensors.update({f"ema.{k}": v for k, v in emas.state_dict().items()})
+    state = optimiser.state_dict()
+    for index, values in state["state"].items():
+        for name, value in values.items():
+            tensors[f"optim.{index}.{name}"] = torch.as_tensor(value)
+    tensors["rng.torch"] = torch.get_rng_state()
+    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}
+    metadata = {
+        "step": str(step),
+        "param_groups": json.dumps(state["param_groups"]),
+        "chunks_rng": json.dumps(chunks._rng.bit_generator.state),
+    }
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+
+
+def load_train_state(
+    path: str | os.PathLike[str],
+    vqvae: VQVAE,
+    emas: nn.ModuleList,
+    optimiser: torch.optim.Optimizer,
+    chunks: AudioChunks,
+) -> int:
+    """Restore what ``save_train_state`` wrote into these objects; returns the step it was saved after."""
+    from safetensors import safe_open
+
+    try:
+        tensors = load_file(str(path))
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+        step = int(metadata["step"])
+        groups = json.loads(metadata["param_groups"])
+        rng_state = json.loads(metadata["chunks_rng"])
+    except (SafetensorError, OSError, KeyError, ValueError) as exc:
+        raise CheckpointError(f"{path}: not a VQ-VAE training checkpoint ({exc})") from None
+
+    def part(prefix: str) -> dict[str, torch.Tensor]:
+        return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+    try:
+        vqvae.load_state_dict(part("model."))
+        emas.load_state_dict(part("ema."))
+        optim_state: dict[int, dict[str, torch.Tensor]] = {}
+        for key, value in part("optim.").items():
+            index, name = key.split(".", 1)
+            optim_state.setdefault(int(index), {})[name] = value
+        optimiser.load_state_dict({"state": optim_state, "param_groups": groups})
+    except (RuntimeError, ValueError, KeyError) as exc:
+        raise CheckpointError(f"{path}: does not fit this VQ-VAE or config ({exc})") from None
+    chunks._rng.bit_generator.state = rng_state
+    torch.set_rng_state(tensors["rng.torch"])
+    return step
 
 
 def _accumulate(sums: dict[str, list[float]], total, recons, commits, codebooks) -> None:  # type: ignore[no-untyped-def]

@@ -1,7 +1,8 @@
 """``segue train vqvae CONFIG.toml``: train a VQ-VAE on a folder (or index) of audio into a model directory.
 
 Kept apart from ``segue.commands.train`` (which registers the sub-command) so that the prior's path and this
-one can change independently. There is no checkpoint/resume: a run trains from scratch (docs/training.md).
+one can change independently. ``run_dir/train_state.safetensors`` holds the training state: a run on the same
+run_dir resumes from it (docs/training.md).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+CHECKPOINT = "train_state.safetensors"
 TOP_KEYS = ("model_dir", "model_name", "data", "val_fraction", "seed", "vqvae", "train", "run_dir")
 VALIDATION_SECONDS = 60.0  # per held-out file, from its start: enough for SNR and LSD, bounded in time
 
@@ -187,13 +189,17 @@ def run_vqvae(args: argparse.Namespace) -> int:
     config = vqvae_config(data["vqvae"])
     train_cfg = train_config(data.get("train", {}))
     model_dir = resolve(data["model_dir"])
-    if (model_dir / MANIFEST).is_file() and any(
-        e.name == "vqvae" for e in read_manifest(model_dir).components
+    run_dir = resolve(data.get("run_dir", model_dir / "runs" / "vqvae"))
+    checkpoint = run_dir / CHECKPOINT
+    resuming = checkpoint.is_file()
+    if (
+        not resuming
+        and (model_dir / MANIFEST).is_file()
+        and any(e.name == "vqvae" for e in read_manifest(model_dir).components)
     ):
         raise InputError(
             f"model_dir {model_dir}: already holds a VQ-VAE (priors may depend on it); choose a new folder"
         )
-    run_dir = resolve(data.get("run_dir", model_dir / "runs" / "vqvae"))
     seed = int(data.get("seed", 0))
     torch.manual_seed(seed)
     vqvae = VQVAE(config)
@@ -208,7 +214,8 @@ def run_vqvae(args: argparse.Namespace) -> int:
 
     run_dir.mkdir(parents=True, exist_ok=True)
     metrics = run_dir / "metrics.jsonl"
-    metrics.write_text("", encoding="utf-8")  # no resume: each run starts its log afresh
+    if not resuming:
+        metrics.write_text("", encoding="utf-8")
 
     def log(line: TrainLog) -> None:
         with metrics.open("a", encoding="utf-8") as f:
@@ -218,7 +225,9 @@ def run_vqvae(args: argparse.Namespace) -> int:
 
     print(f"training a {config.levels}-level VQ-VAE on {len(train_ix)} files ({len(val_ix)} held out), "
           f"{train_cfg.steps} steps; metrics in {metrics}")  # fmt: skip
-    logs = train_vqvae(vqvae, chunks, bw, train_cfg, on_log=log)
+    if resuming:
+        print(f"resuming from {checkpoint}")
+    logs = train_vqvae(vqvae, chunks, bw, train_cfg, on_log=log, checkpoint=checkpoint)
     name = str(data.get("model_name", model_dir.name))
     save_component(model_dir, "vqvae", "vqvae", config.to_dict(), vqvae.state_dict(), model_name=name)
     if logs:

@@ -54,7 +54,8 @@ VQVAE_DESCRIPTION = """\
 
 vqvae: trains a VQ-VAE from scratch on a folder of audio (or a segue data index), holds out val_fraction of
 the files, writes the VQ-VAE into the model directory and prints its reconstruction SNR and log-spectral
-distance per level on the held-out files. No resume. See docs/training.md for every key of CONFIG.toml.
+distance per level on the held-out files. Run it again on the same run_dir to resume.
+See docs/training.md for every key of CONFIG.toml.
 """
 
 

@@ -87,9 +87,35 @@ def test_train_vqvae_writes_a_model_dir_that_encodes(
     assert vqvae.config.hop_lengths == (4, 8)
     codes = vqvae.encode(torch.zeros(1, 800, 1))
     assert [c.shape for c in codes] == [(1, 200), (1, 100)]
-    # a second run into the same model directory would replace a VQ-VAE that priors may depend on
-    assert main(["train", "vqvae", str(write(tmp_path, TOML.format(data=data)))]) == 2
+    # a fresh run (another run_dir) into the same model directory would replace a VQ-VAE priors may depend on
+    other = TOML.format(data=data).replace('run_dir = "run"', 'run_dir = "run2"')
+    assert main(["train", "vqvae", str(write(tmp_path, other))]) == 2
     assert "already holds a VQ-VAE" in one_line_error(capsys)
+
+
+def test_a_stopped_run_resumes_bit_identically(
+    songs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from safetensors.torch import load_file
+
+    # bf16 autocast and codebook revival (torch RNG) included: the state saved must be all there is
+    text = TOML.format(data=str(songs)).replace(
+        "steps = 5", 'steps = 6\ncheckpoint_every = 2\nprecision = "bf16"'
+    )
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    assert main(["train", "vqvae", str(write(tmp_path / "a", text))]) == 0
+    assert main(["train", "vqvae", str(write(tmp_path / "b", text.replace("steps = 6", "steps = 3")))]) == 0
+    assert main(["train", "vqvae", str(write(tmp_path / "b", text))]) == 0
+    assert "resuming from" in capsys.readouterr().out
+    a = load_file(tmp_path / "a" / "model" / "vqvae.safetensors")
+    b = load_file(tmp_path / "b" / "model" / "vqvae.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    steps = [
+        json.loads(line)["step"]
+        for line in (tmp_path / "b" / "run" / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert steps == [2, 3, 4, 6]
 
 
 @pytest.mark.parametrize(
