@@ -37,6 +37,7 @@ from model.conditioners.store import save_conditioners
 from model.prior.prior import JukeboxPrior
 from model.prior.prior_types import PriorOutput
 from model.sampling.loading import save_prior
+from model.train.distributed import mean_over_ranks
 from model.train.ema import ParameterEMA
 from model.train.prior_checkpoint import load_checkpoint, save_checkpoint
 from model.train.prior_data import PriorBatch, PriorTrainItem, PriorWindows
@@ -81,10 +82,13 @@ def train_prior(
     run_dir: str | os.PathLike[str], conditioners: ConditionerSet | None = None, lora: LoraSet | None = None,
     val_items: Sequence[PriorTrainItem] = (), log: LogFn | None = None, progress: ProgressFn | None = None,
     cancel: CancelToken | None = None, wrap: Callable[[nn.Module], nn.Module] | None = None, stream: int = 0,
+    main: bool = True,
 ) -> TrainResult:  # fmt: skip
     """Train ``prior`` (and ``conditioners``/``lora``, as ``config.train`` says) in place; see the module
     docstring. The frozen parts keep ``requires_grad`` False only for the call; the modules end in eval mode
-    holding the live (not averaged) weights."""
+    holding the live (not averaged) weights. With ``main`` False (a DDP rank other than 0) nothing is
+    written into ``run_dir``: the run reads its checkpoint and keeps its metric lines in the result only.
+    Inside a torch.distributed group the logged losses are means over the ranks (model.train.distributed)."""
     run = Path(run_dir)
     check_training(prior, config, conditioners, lora)
     configs = conditioners.configs() if conditioners is not None else ()
@@ -112,8 +116,9 @@ def train_prior(
         optimiser.load_state_dict(checkpoint.optimiser)
         torch.set_rng_state(checkpoint.torch_rng)
         start, seconds = checkpoint.step, float(checkpoint.header["seconds"])
-    run.mkdir(parents=True, exist_ok=True)
-    trim_metrics(run / METRICS, start)
+    if main:
+        run.mkdir(parents=True, exist_ok=True)
+        trim_metrics(run / METRICS, start)
     step_fn = wrap(module) if wrap is not None else module
     device = next(iter(named.values())).device
     logs: list[dict[str, Any]] = []
@@ -123,8 +128,9 @@ def train_prior(
     began = since = time.perf_counter()
 
     def write(line: dict[str, Any]) -> None:
-        with open(run / METRICS, "a", encoding="utf-8") as f:
-            f.write(json.dumps(line) + "\n")
+        if main:
+            with open(run / METRICS, "a", encoding="utf-8") as f:
+                f.write(json.dumps(line) + "\n")
         logs.append(line)
         if log is not None:
             log(line)
@@ -159,16 +165,19 @@ def train_prior(
             report(progress, Progress("train", done, config.steps, level=prior.config.level))
             if done % config.log_every == 0 or done == config.steps:
                 now = time.perf_counter()
-                n = max(1, seen)
+                n = max(1, seen)  # seen and skipped agree over ranks: the averaged gradient is clipped alike
+                sums.update(zip(sums, mean_over_ranks(list(sums.values()), device), strict=True))
                 line = {"kind": "train", "step": done, **{k: v / n for k, v in sums.items()}, "lr": lr,
                         "skipped": skipped, "seconds": seconds + now - began,
                         "tokens_per_s": (seen + skipped) * batch.tokens / max(now - since, 1e-9)}  # fmt: skip
                 write(line)
                 sums, seen, skipped, since = dict.fromkeys(sums, 0.0), 0, 0, now
             if val is not None and ((config.val_every and done % config.val_every == 0) or done == config.steps):
-                last_val = {"kind": "val", "step": done, **validate(module, val, config, ema, device, stream)}
+                scores = validate(module, val, config, ema, device, stream)
+                scores.update(zip(scores, mean_over_ranks(list(scores.values()), device), strict=True))
+                last_val = {"kind": "val", "step": done, **scores}
                 write(last_val)
-            if done % config.checkpoint_every == 0 or done == config.steps:
+            if main and (done % config.checkpoint_every == 0 or done == config.steps):
                 state = {n: p.detach() for n, p in named.items()}
                 save_checkpoint(run, {**header, "step": done, "seconds": seconds + time.perf_counter() - began},
                                 state, ema.state_dict() if ema is not None else {}, optimiser.state_dict())  # fmt: skip

@@ -172,6 +172,16 @@ def split(n: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
 
 
 def _run_prior(args: argparse.Namespace) -> int:
+    """Under torchrun, each process is one rank of a DDP run (model.train.distributed); rank 0 writes."""
+    import torch
+
+    from model.train.distributed import process_group
+
+    with process_group(torch.device(args.device)) as (world, device):
+        return _train_prior(args, world, device)
+
+
+def _train_prior(args: argparse.Namespace, world: Any, device: Any) -> int:
     import sys
 
     import torch
@@ -181,6 +191,7 @@ def _run_prior(args: argparse.Namespace) -> int:
     from model.conditioners.network import ConditionerSet
     from model.data.index import index_folder
     from model.prior.prior import JukeboxPrior
+    from model.train.distributed import barrier, ddp_wrap
     from model.train.prior_dataset import encode_index, read_index
     from model.train.prior_train_config import PriorTrainConfig
     from model.train.prior_trainer import save_trained, train_prior
@@ -234,26 +245,36 @@ def _run_prior(args: argparse.Namespace) -> int:
 
     from segue.progress_bars import LOG_INTERVAL_S
 
-    with tqdm(total=len(report.pieces), desc="encode pieces", unit="piece", leave=False,
+    if not world.main:
+        barrier()  # rank 0 encodes and fills the code cache first; the other ranks then read it
+    with tqdm(total=len(report.pieces), desc="encode pieces", unit="piece", leave=False, disable=not world.main,
               mininterval=0.5 if sys.stderr.isatty() else LOG_INTERVAL_S) as bar:  # fmt: skip
         items = encode_index(report, root, model_dir, levels, cache_dir=cache_dir, prior=prior_cfg,
-                             conditioners=conditioner_cfgs, on_skip=skipped,
+                             conditioners=conditioner_cfgs, on_skip=skipped if world.main else None,
                              progress=lambda done, _total: bar.update(done - bar.n))  # fmt: skip
+    if world.main:
+        barrier()
     if not items:
         raise InputError(
             f"data {source}: no piece could be read, encoded and cut into level-{level} windows of n_ctx = "
             f"{prior_cfg.n_ctx} codes within the prior's label ranges; nothing to train on"
         )
     train_ix, val_ix = split(len(items), float(data.get("val_fraction", 0.1)), train_cfg.seed)
-    device = torch.device(args.device)
-    torch.manual_seed(train_cfg.seed)
+    torch.manual_seed(train_cfg.seed)  # the same initial weights on every rank (DDP broadcasts rank 0's too)
     prior = JukeboxPrior(prior_cfg).to(device)
     conditioners = ConditionerSet(conditioner_cfgs).to(device) if conditioner_cfgs else None
-    print(f"training the level-{level} prior on {len(train_ix)} pieces ({len(val_ix)} held out) in {run_dir}")
+    ranks = f" on each of {world.size} processes" if world.size > 1 else ""
+    if world.main:
+        print(f"training the level-{level} prior on {len(train_ix)} pieces ({len(val_ix)} held out){ranks} in {run_dir}")
     with ProgressBars(delay=0.0) as bars:
         result = train_prior(prior, [items[i] for i in train_ix], train_cfg, run_dir=run_dir, conditioners=conditioners,
-                             val_items=[items[i] for i in val_ix], progress=bars)  # fmt: skip
+                             val_items=[items[i] for i in val_ix], progress=bars if world.main else None,
+                             wrap=ddp_wrap(device), stream=world.rank, main=world.main)  # fmt: skip
+    if not world.main:
+        barrier()  # wait for rank 0's model directory before the group ends
+        return 0
     written = save_trained(model_dir, prior, result.ema, conditioners)
+    barrier()
     lines = _metrics(run_dir)
     train_lines = [line for line in lines if line.get("kind") == "train"]
     val_lines = [line for line in lines if line.get("kind") == "val"]
