@@ -20,30 +20,11 @@ VALIDATION_SECONDS = 60.0  # per held-out file, from its start: enough for SNR a
 
 def read_toml(path: Path) -> dict[str, Any]:
     """The TOML file as a dict; unreadable or invalid TOML, unknown or missing keys are one-line errors."""
-    import tomllib
+    from common.errors import ConfigError
+    from segue.commands._toml import check_val_fraction, load_toml
 
-    from common.errors import ConfigError, InputError
-
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read the config ({exc})") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-    unknown = sorted(set(data) - set(TOP_KEYS))
-    if unknown:
-        raise ConfigError(f"{path}: unknown key(s) {', '.join(unknown)} (known: {', '.join(TOP_KEYS)})")
-    for key in ("model_dir", "data", "vqvae"):
-        if key not in data:
-            raise ConfigError(f"{path}: the key {key!r} is missing")
-    for key in ("vqvae", "train"):
-        if not isinstance(data.get(key, {}), dict):
-            raise ConfigError(f"{path}: [{key}] must be a table")
-    fraction = data.get("val_fraction", 0.1)
-    if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0.0 <= fraction < 1.0:
-        raise ConfigError(f"{path}: val_fraction = {fraction!r} must lie in [0, 1)")
+    data = load_toml(path, TOP_KEYS, required=("model_dir", "data", "vqvae"), tables=("vqvae", "train"))
+    check_val_fraction(path, data)
     seed = data.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ConfigError(f"{path}: seed = {seed!r} must be a whole number")

@@ -64,29 +64,12 @@ See docs/training.md for every key of CONFIG.toml.
 
 def read_config(path: Path) -> dict[str, Any]:
     """The TOML file as a dict, with unknown keys refused (``ConfigError`` naming them)."""
-    import tomllib
+    from common.errors import ConfigError
+    from segue.commands._toml import check_val_fraction, load_toml
 
-    from common.errors import ConfigError, InputError
-
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read the config ({exc})") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-    unknown = sorted(set(data) - set(TOP_KEYS))
-    if unknown:
-        raise ConfigError(f"{path}: unknown key(s) {', '.join(unknown)} (known: {', '.join(TOP_KEYS)})")
-    for key in ("model_dir", "data", "level"):
-        if key not in data:
-            raise ConfigError(f"{path}: the key {key!r} is missing")
+    data = load_toml(path, TOP_KEYS, required=("model_dir", "data", "level"), tables=("prior", "train"))
     if not isinstance(data["level"], int) or isinstance(data["level"], bool):
         raise ConfigError(f"{path}: level = {data['level']!r} must be a whole number")
-    for key in ("prior", "train"):
-        if not isinstance(data.get(key, {}), dict):
-            raise ConfigError(f"{path}: [{key}] must be a table")
     conditioners = data.get("conditioners", [])
     if not isinstance(conditioners, list) or not all(isinstance(c, dict) for c in conditioners):
         raise ConfigError(f"{path}: conditioners must be [[conditioners]] tables")
@@ -97,9 +80,7 @@ def read_config(path: Path) -> dict[str, Any]:
                               f"(known: {', '.join(CONDITIONER_KEYS)})")  # fmt: skip
         if "name" not in c or "kind" not in c:
             raise ConfigError(f"{path}: [[conditioners]] {i + 1}: needs a name and a kind")
-    fraction = data.get("val_fraction", 0.1)
-    if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0.0 <= fraction < 1.0:
-        raise ConfigError(f"{path}: val_fraction = {fraction!r} must lie in [0, 1)")
+    check_val_fraction(path, data)
     return data
 
 
