@@ -114,6 +114,16 @@ class WriteResult:
     clipped_samples: int
 
 
+def declared_seconds(path: str | os.PathLike[str]) -> float:
+    """The length a file's header declares, in seconds, without decoding it (0.0 when the header cannot be
+    read: ``read_audio`` then names what is wrong). For refusing long inputs before decoding them."""
+    try:
+        info = sf.info(str(path))
+    except (RuntimeError, sf.LibsndfileError, OSError):
+        return 0.0
+    return info.frames / info.samplerate if info.samplerate > 0 else 0.0
+
+
 def read_audio(
     path: str | os.PathLike[str], *, sample_rate: int | None = None, channels: int | None = None
 ) -> Audio:

@@ -23,8 +23,6 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import soundfile as sf
-
 from bridge.jobs import AudioInput, JobKind, JobSpec
 from bridge.safe_open import open_checked
 from common.errors import AudioError, InputError, SegueError
@@ -32,7 +30,7 @@ from conditioning import midi as midi_module
 from conditioning import stems as stems_module
 from conditioning.midi import MidiClip
 from conditioning.tempo import TempoMap
-from model.audio import read_audio
+from model.audio import declared_seconds, read_audio
 from model.conditioners.config import ConditionerConfig
 from model.sampling.params import Guidance, parse_guidance
 from model.tasks.conditions import GRID, MIDI, JobConditions, StemCondition
@@ -113,11 +111,7 @@ def read_stem(item: AudioInput, max_s: float, default_start_s: float = 0.0) -> S
     what = f"stem {label!r} ({shown(item)})"
     path = _checked_path(item, MAX_STEM_FILE_BYTES, what)
     limit = min(max_s, stems_module.MAX_STEM_S)
-    try:
-        info = sf.info(path)
-        declared = info.frames / info.samplerate if info.samplerate > 0 else 0.0
-    except (RuntimeError, sf.LibsndfileError, OSError):  # read_audio names what is wrong with the file
-        declared = 0.0
+    declared = declared_seconds(path)
     if declared > limit:
         raise InputError(f"{what} is {declared:.1f} s long; this daemon reads stems of at most {limit:g} s")
     try:

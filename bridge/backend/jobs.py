@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import soundfile as sf
 
 from bridge.backend.conditions import job_conditions, job_guidance
 from bridge.engine.backend import Candidate, CodesTake, RunEvents, Take
@@ -26,7 +25,7 @@ from bridge.jobs import AudioInput, JobKind, JobSpec
 from common.errors import InputError
 from common.progress import CancelToken
 from model import tasks
-from model.audio import read_audio
+from model.audio import declared_seconds, read_audio
 from model.codes import CodesFile, load_codes
 from model.sampling.hooks import Hooks
 from model.sampling.lengths import take_samples
@@ -102,11 +101,7 @@ def _input(file: AudioInput | None) -> str:
 def _region(model: SamplingModel, path: str, max_region_s: float) -> np.ndarray:
     """The region as mono audio at the model's rate, (R, 1), refused before decoding when it is longer than
     ``max_region_s``: the input size limit bounds bytes, and an hour of compressed silence is a few KB."""
-    try:
-        info = sf.info(path)
-        declared = info.frames / info.samplerate if info.samplerate > 0 else 0.0
-    except (RuntimeError, sf.LibsndfileError, OSError):  # read_audio names what is wrong with the file
-        declared = 0.0
+    declared = declared_seconds(path)
     if declared > max_region_s:
         raise InputError(_too_long(path, declared, max_region_s))
     region = read_audio(path, sample_rate=model.geometry.sample_rate, channels=1).samples  # (R, 1)
