@@ -11,8 +11,8 @@ import pytest
 import soundfile as sf
 
 from segue.cli import main
-from tests.cli.commands.test_sample_conditions import midi_bytes
 from tests.helpers.factories import SR, tiny_conditioned_model_dir
+from tests.helpers.midi_files import midi_bytes
 
 HITS = tuple(0.25 * i for i in range(8))  # a kick every quarter second for two seconds
 

@@ -14,8 +14,8 @@ import soundfile as sf
 from model.prior import presets
 from model.sampling.windows import plan_windows
 from segue.cli import main
-from tests.cli.commands.test_sample_conditions import midi_bytes
 from tests.helpers.factories import SR, tiny_conditioned_model_dir, tiny_model_dir
+from tests.helpers.midi_files import midi_bytes
 
 
 @pytest.fixture(scope="module")

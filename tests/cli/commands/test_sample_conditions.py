@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
-import mido
 import numpy as np
 import pytest
 import soundfile as sf
@@ -21,29 +19,9 @@ from model.tasks.conditions import JobConditions
 from model.tasks.song import Labelling, Song
 from segue.cli import main
 from tests.helpers.factories import SR, tiny_conditioned_model_dir, tiny_model_dir
+from tests.helpers.midi_files import midi_bytes
 
 ARGS = ["--precision", "fp32", "--step", "eager", "--artist", "ada", "--genre", "jazz", "--total-length", "2"]
-
-
-def midi_bytes(notes: list[tuple[float, float, int]], drums: tuple[float, ...] = ()) -> bytes:
-    """A type-0 file at 120 bpm (960 ticks a second) of (start_s, end_s, pitch) notes and kick drum hits."""
-    events: list[tuple[int, mido.Message]] = []
-    for start, end, pitch in notes:
-        events += [(round(start * 960), mido.Message("note_on", note=pitch, velocity=100)),
-                   (round(end * 960), mido.Message("note_off", note=pitch, velocity=0))]  # fmt: skip
-    for t in drums:
-        events += [(round(t * 960), mido.Message("note_on", channel=9, note=36, velocity=110)),
-                   (round(t * 960) + 10, mido.Message("note_off", channel=9, note=36, velocity=0))]  # fmt: skip
-    track = mido.MidiTrack()
-    now = 0
-    for tick, msg in sorted(events, key=lambda e: e[0]):
-        track.append(msg.copy(time=tick - now))
-        now = tick
-    f = mido.MidiFile(type=0, ticks_per_beat=480)
-    f.tracks.append(track)
-    out = io.BytesIO()
-    f.save(file=out)
-    return out.getvalue()
 
 
 @pytest.fixture(scope="module")

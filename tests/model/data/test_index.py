@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
-import mido
 import numpy as np
 import pytest
 import soundfile as sf
 
 from common.errors import InputError
 from model.data.index import index_folder
+from tests.helpers.midi_files import midi_bytes
 
 SR = 22050
 
@@ -23,22 +22,12 @@ def _tone(path: Path, seconds: float = 2.0, channels: int = 1) -> Path:
     return path
 
 
-def _midi() -> bytes:
-    track = mido.MidiTrack([mido.Message("note_on", note=60, velocity=90, time=0),
-                            mido.Message("note_off", note=60, velocity=0, time=480)])  # fmt: skip
-    f = mido.MidiFile(type=0)
-    f.tracks.append(track)
-    out = io.BytesIO()
-    f.save(file=out)
-    return out.getvalue()
-
-
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
     root = tmp_path / "songs"
     (root / "album").mkdir(parents=True)
     _tone(root / "album" / "one.wav", 3.0, channels=2)
-    (root / "album" / "one.mid").write_bytes(_midi())
+    (root / "album" / "one.mid").write_bytes(midi_bytes([(0.0, 0.5, 60)]))
     (root / "album" / "one.lrc").write_text("[00:00.50]<00:00.50>hello <00:01.20>world\n[00:02.00]again\n")
     (root / "album" / "one.stems").mkdir()
     _tone(root / "album" / "one.stems" / "drums.wav", 3.0)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import io
 from dataclasses import replace
 from pathlib import Path
 
-import mido
 import numpy as np
 import pytest
 import torch
@@ -20,30 +18,10 @@ from model.sampling.params import Guidance, SamplingParams
 from model.tasks.conditions import JobConditions, StemCondition, level_conditions
 from model.tasks.song import Labelling, Song
 from tests.helpers.factories import SR, tiny_conditioned_model_dir, tiny_model_dir
+from tests.helpers.midi_files import midi_bytes
 
 P = SamplingParams(precision="fp32", n_candidates=2, seeds=(1, 2))
 SONG = Song("ada", "jazz", total_length=2 * SR)
-
-
-def _midi_bytes(notes: list[tuple[float, float, int]], drums: list[float] = ()) -> bytes:  # type: ignore[assignment]
-    """A type-0 file at 120 bpm (480 ticks a beat: 960 ticks a second) of (start_s, end_s, pitch) notes."""
-    events: list[tuple[int, mido.Message]] = []
-    for start, end, pitch in notes:
-        events += [(round(start * 960), mido.Message("note_on", note=pitch, velocity=100)),
-                   (round(end * 960), mido.Message("note_off", note=pitch, velocity=0))]  # fmt: skip
-    for t in drums:
-        events += [(round(t * 960), mido.Message("note_on", channel=9, note=36, velocity=110)),
-                   (round(t * 960) + 10, mido.Message("note_off", channel=9, note=36, velocity=0))]  # fmt: skip
-    track = mido.MidiTrack()
-    now = 0
-    for tick, msg in sorted(events, key=lambda e: e[0]):
-        track.append(msg.copy(time=tick - now))
-        now = tick
-    f = mido.MidiFile(type=0, ticks_per_beat=480)
-    f.tracks.append(track)
-    out = io.BytesIO()
-    f.save(file=out)
-    return out.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +45,7 @@ def ids(folder: Path) -> Labelling:
 
 
 def _conditions(take_start_s: float = 4.0) -> JobConditions:
-    clip = read_midi(_midi_bytes([(0.0, 0.05, 60), (0.05, 0.1, 64)], drums=[0.0, 0.05]), "clip.mid")
+    clip = read_midi(midi_bytes([(0.0, 0.05, 60), (0.05, 0.1, 64)], drums=(0.0, 0.05)), "clip.mid")
     rng = np.random.default_rng(0)
     bursts = np.exp(-np.arange(SR) % (SR // 8) / 800.0)  # a noise burst every 1/8 s, for one second
     drums = (0.3 * bursts[:, None] * rng.standard_normal((SR, 2))).astype(np.float32)  # stereo

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
-import mido
 import numpy as np
 import pytest
 import soundfile as sf
@@ -23,6 +21,7 @@ from model.sampling.setup import label_set_for
 from model.train.prior_dataset import encode_index, read_index
 from model.vqvae import VQVAE
 from tests.helpers.factories import SR, tiny_model_dir
+from tests.helpers.midi_files import midi_bytes
 
 RATE = 22050
 
@@ -32,22 +31,12 @@ def _tone(path: Path, seconds: float, freq: float) -> None:
     sf.write(path, (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32), RATE)
 
 
-def midi_bytes() -> bytes:
-    track = mido.MidiTrack([mido.Message("note_on", note=60, velocity=90, time=0),
-                            mido.Message("note_off", note=60, velocity=0, time=480)])  # fmt: skip
-    f = mido.MidiFile(type=0)
-    f.tracks.append(track)
-    out = io.BytesIO()
-    f.save(file=out)
-    return out.getvalue()
-
-
 def make_songs(root: Path) -> Path:
     """Three short tones: one with a MIDI sidecar and word-timed lyrics, labels in metadata.csv."""
     root.mkdir(parents=True)
     for name, seconds, freq in (("a.wav", 1.3, 220.0), ("b.wav", 1.1, 330.0), ("c.wav", 1.2, 440.0)):
         _tone(root / name, seconds, freq)
-    (root / "a.mid").write_bytes(midi_bytes())
+    (root / "a.mid").write_bytes(midi_bytes([(0.0, 0.5, 60)]))
     (root / "a.lrc").write_text("[00:00.10]<00:00.10>hello <00:00.60>world\n")
     (root / "metadata.csv").write_text("file,artist,genre\na.wav,Zed,rock\nb.wav,ada,jazz\nc.wav,,\n")
     return root
